@@ -1,0 +1,50 @@
+"""Export customer segments to Autopilot: typed client, field mapping, fast fault-tolerant exporter."""
+
+from __future__ import annotations
+
+import logging
+
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    AutopilotError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    ExportError,
+    GuardrailError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    StateError,
+)
+from ._rejections import REJECTION_REASONS, Rejection, RejectionReason
+from ._version import __version__
+
+# Library etiquette: never configure logging for the application, never print "No handler" warnings.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "REJECTION_REASONS",
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "AutopilotError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "ExportError",
+    "GuardrailError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Rejection",
+    "RejectionReason",
+    "ServerError",
+    "StateError",
+    "__version__",
+]

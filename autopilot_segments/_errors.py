@@ -1,0 +1,177 @@
+"""The error hierarchy: every exception the library raises derives from `AutopilotError`.
+
+API errors carry what a caller needs to debug a failed call (status, method, URL, Autopilot's message,
+the raw body, a request id when the server sent one) and never the API key: the key travels in a
+header, and headers are never copied into an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._report import ExportReport
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "AutopilotError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "ExportError",
+    "GuardrailError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "StateError",
+    "api_error_class",
+]
+
+_BODY_EXCERPT = 300
+
+
+class AutopilotError(Exception):
+    """Root of every error raised by autopilot-segments."""
+
+
+class ConfigurationError(AutopilotError, ValueError):
+    """Wrong configuration, detected before anything is sent.
+
+    `problems` lists every problem found, each phrased as what is wrong and how to fix it.
+    """
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        self.problems: tuple[str, ...] = (problems,) if isinstance(problems, str) else tuple(problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            message = f"{len(self.problems)} configuration problems:\n" + "\n".join(
+                f"  - {p}" for p in self.problems
+            )
+        super().__init__(message)
+
+
+class APIConnectionError(AutopilotError):
+    """Autopilot could not be reached, or the connection broke before an answer arrived."""
+
+    def __init__(self, message: str, *, method: str, url: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.url = url
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.method} {self.url})"
+
+
+class APITimeoutError(APIConnectionError):
+    """No answer within the configured timeout. The request may still have been applied."""
+
+
+class APIError(AutopilotError):
+    """Autopilot answered with an error status."""
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        method: str,
+        url: str,
+        message: str,
+        body: str = "",
+        error: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.method = method
+        self.url = url
+        self.message = message
+        self.body = body
+        self.error = error
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        reason = f" {self.error}" if self.error else ""
+        rid = f", request id {self.request_id}" if self.request_id else ""
+        return f"{self.status}{reason}: {self.message} ({self.method} {self.url}{rid})"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status!r}, method={self.method!r}, "
+            f"url={self.url!r}, message={self.message!r}, body={self.body[:_BODY_EXCERPT]!r})"
+        )
+
+
+class BadRequestError(APIError):
+    """400: the request was malformed or a contact in it was invalid."""
+
+
+class AuthenticationError(APIError):
+    """401 (or 400 for a missing key header): the API key is missing or not valid."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the key is valid but not allowed to do this."""
+
+
+class NotFoundError(APIError):
+    """404: no such contact, list, segment, trigger or hook."""
+
+
+class ConflictError(APIError):
+    """409: the resource exists already (e.g. a list with that name on some accounts)."""
+
+
+class RateLimitError(APIError):
+    """429: the request rate was exceeded and retries did not get through."""
+
+
+class ServerError(APIError):
+    """5xx: Autopilot failed; retries did not get through."""
+
+
+_STATUS_CLASSES: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+
+
+def api_error_class(status: int) -> type[APIError]:
+    """The most specific `APIError` subclass for an HTTP status."""
+    if status >= 500:
+        return ServerError
+    return _STATUS_CLASSES.get(status, APIError)
+
+
+class ExportError(AutopilotError):
+    """An export stopped early (`stop_on_error=True`); `report` holds what happened until then."""
+
+    def __init__(self, message: str, *, report: ExportReport, cause: BaseException | None = None):
+        super().__init__(message)
+        self.report = report
+        self.cause = cause
+
+
+class GuardrailError(AutopilotError):
+    """An export would have done something drastic (empty input, mass removal); nothing was written.
+
+    `details` says what would have happened; pass `force=True` to the export to override.
+    """
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details: dict[str, Any] = dict(details or {})
+
+
+class StateError(AutopilotError):
+    """The export state file is locked, corrupt, or written by a newer version; it was not changed."""
