@@ -1,0 +1,1 @@
+"""A local Autopilot-compatible server (under construction)."""
