@@ -23,6 +23,7 @@ from ._errors import (
 )
 from ._rejections import REJECTION_REASONS, Rejection, RejectionReason
 from ._version import __version__
+from .sources import SourceError
 
 # Library etiquette: never configure logging for the application, never print "No handler" warnings.
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -45,6 +46,7 @@ __all__ = [
     "Rejection",
     "RejectionReason",
     "ServerError",
+    "SourceError",
     "StateError",
     "__version__",
 ]
