@@ -1,1 +1,31 @@
-"""A local Autopilot-compatible server (under construction)."""
+"""A local Autopilot-compatible server (stdlib only) for tests, demos and offline use.
+
+```python
+from autopilot_segments.sandbox import Sandbox
+
+with Sandbox(rate_limit=5) as sb:
+    ...  # point a client at sb.url with sb.api_key
+```
+
+See docs/sandbox.md for every switch, fault injection and inspection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._faults import FAULT_KINDS, FaultPlan
+from ._recording import RecordedRequest
+from ._sandbox import Sandbox
+from ._settings import Settings
+
+__all__ = ["FAULT_KINDS", "FaultPlan", "RecordedRequest", "Sandbox", "Settings", "sandbox_fixture"]
+
+
+def __getattr__(name: str) -> Any:
+    # The fixture helper needs pytest; import it only when asked for, so the sandbox works without pytest.
+    if name == "sandbox_fixture":
+        from ._pytest_plugin import sandbox_fixture
+
+        return sandbox_fixture
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,1 +1,41 @@
-"""pytest fixtures for the sandbox (under construction)."""
+"""pytest integration: the `autopilot_sandbox` fixture and `sandbox_fixture()` to build your own.
+
+Registered through the `pytest11` entry point, so the fixture is available wherever the package is installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+import pytest
+
+from ._sandbox import Sandbox
+
+__all__ = ["autopilot_sandbox", "sandbox_fixture"]
+
+_Scope = Literal["session", "package", "module", "class", "function"]
+
+
+def sandbox_fixture(
+    *, scope: _Scope = "function", name: str | None = None, **switches: Any
+) -> Callable[..., Iterator[Sandbox]]:
+    """Build a pytest fixture yielding a started `Sandbox(**switches)`, stopped afterwards.
+
+    Assign the result to a module-level name in a conftest.py or test module::
+
+        strict_sandbox = sandbox_fixture(rate_limit=5, bulk_invalid="drop")
+
+    With a wider `scope` the sandbox is shared; call `sb.reset()` where tests must not see each other's data.
+    """
+    Sandbox(**switches)  # fail at collection time on a bad switch, not in every test
+
+    def _fixture() -> Iterator[Sandbox]:
+        with Sandbox(**switches) as sandbox:
+            yield sandbox
+
+    return pytest.fixture(scope=scope, name=name)(_fixture)
+
+
+autopilot_sandbox = sandbox_fixture(name="autopilot_sandbox")
+autopilot_sandbox.__doc__ = "A started `Sandbox()` with default switches, stopped after the test."

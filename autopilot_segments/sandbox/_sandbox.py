@@ -1,0 +1,267 @@
+"""`Sandbox`: start, configure, script and inspect a local Autopilot."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any
+
+import attrs
+
+from ._app import SandboxApp
+from ._faults import FaultPlan
+from ._recording import RecordedRequest
+from ._server import SandboxHTTPServer
+from ._settings import BulkInvalid, BulkList, DeleteStatus, DuplicateList, ErrorStyle, HookStyle, Settings
+
+__all__ = ["Sandbox"]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Sandbox:
+    """A local, in-memory Autopilot REST API v1 on 127.0.0.1, for tests, demos and offline use.
+
+    Use it as a context manager (or call `start()` / `stop()`); point a client at `url` with `api_key`.
+    Every switch can be changed while it runs with `configure()`. See docs/sandbox.md.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limit: float | None = None,
+        retry_after: float | None = None,
+        latency: float = 0.0,
+        bulk_invalid: BulkInvalid = "reject",
+        bulk_list: BulkList = "honoured",
+        duplicate_list: DuplicateList = "conflict",
+        delete_status: DeleteStatus = 200,
+        hook_style: HookStyle = "new",
+        error_style: ErrorStyle = "json",
+        faults: FaultPlan | None = None,
+        record_bodies: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+            raise ValueError("api_key must be a non-empty string (or None for a random one)")
+        self._api_key = api_key if api_key is not None else secrets.token_hex(16)
+        self._host = host
+        self._requested_port = port
+        settings = Settings(
+            rate_limit=rate_limit,
+            retry_after=retry_after,
+            latency=latency,
+            bulk_invalid=bulk_invalid,
+            bulk_list=bulk_list,
+            duplicate_list=duplicate_list,
+            delete_status=delete_status,
+            hook_style=hook_style,
+            error_style=error_style,
+            faults=faults,
+            record_bodies=record_bodies,
+        )
+        self._app = SandboxApp(
+            api_key=self._api_key, settings=settings, clock=clock, sleep=sleep, wall_clock=wall_clock
+        )
+        self._server: SandboxHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lifecycle = threading.Lock()
+
+    def __repr__(self) -> str:
+        state = self.url if self._server else "stopped"
+        return f"<Sandbox {state}>"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> Sandbox:
+        """Bind and serve in a daemon thread; returns self. Starting a running sandbox is an error."""
+        with self._lifecycle:
+            if self._server is not None:
+                raise RuntimeError("the sandbox is already running")
+            server = SandboxHTTPServer((self._host, self._requested_port), self._app)
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="autopilot-sandbox",
+                daemon=True,
+            )
+            thread.start()
+            self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection. Safe to call twice."""
+        with self._lifecycle:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def port(self) -> int:
+        """The bound port (the requested one until started)."""
+        server = self._server
+        return int(server.server_address[1]) if server else self._requested_port
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. `http://127.0.0.1:54321/v1`."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}/v1"
+
+    @property
+    def api_key(self) -> str:
+        """The one key this sandbox accepts (keep it out of logs)."""
+        return self._api_key
+
+    # -- behaviour ----------------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        """The current switches."""
+        return self._app.settings
+
+    def configure(self, **switches: Any) -> None:
+        """Change switches at runtime (thread-safe); unknown names raise TypeError, bad values ValueError."""
+        unknown = sorted(set(switches) - set(Settings.switch_names()))
+        if unknown:
+            raise TypeError(f"unknown sandbox switch(es): {', '.join(unknown)}")
+        self._app.configure(attrs.evolve(self._app.settings, **switches))
+
+    def inject(
+        self, kind: str, *, times: int = 1, method: str | None = None, path_prefix: str | None = None
+    ) -> None:
+        """Play fault `kind` on the next `times` requests matching `method` and `path_prefix` (no `/v1`).
+
+        Kinds: "500", "502", "503", "429", "drop_before", "drop_after", "delay:<seconds>". Injected faults
+        take precedence over the FaultPlan and apply only to requests that passed auth and the rate limit.
+        """
+        self._app.faults.inject(kind, times=times, method=method, path_prefix=path_prefix)
+
+    @property
+    def pending_faults(self) -> int:
+        """Injected faults not played yet."""
+        return self._app.faults.pending
+
+    def reset(self) -> None:
+        """Forget every contact, list, segment, trigger, hook, recorded request and injected fault."""
+        self._app.reset()
+
+    # -- inspection (snapshots) ---------------------------------------------------------------
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, in arrival order."""
+        return self._app.log.snapshot()
+
+    @property
+    def contacts(self) -> dict[str, dict[str, Any]]:
+        """Every contact as `GET /contact` returns it, keyed by lower-cased email."""
+        with self._app.lock:
+            return {key: record.render() for key, record in self._app.store.by_email.items()}
+
+    @property
+    def lists(self) -> list[tuple[str, str]]:
+        """`(list_id, title)` in creation order."""
+        with self._app.lock:
+            return [(c.collection_id, c.title) for c in self._app.store.lists.values()]
+
+    def list_members(self, list_id: str) -> set[str]:
+        """Lower-cased emails of a list's members; KeyError for an unknown list."""
+        with self._app.lock:
+            store = self._app.store
+            return {store.by_id[cid].email.lower() for cid in store.lists[list_id].members}
+
+    @property
+    def upsert_counts(self) -> Counter[str]:
+        """Lower-cased email -> how many applied upserts (single or bulk) touched it."""
+        with self._app.lock:
+            return Counter(self._app.store.upsert_counts)
+
+    @property
+    def hooks(self) -> list[dict[str, str]]:
+        """Registered REST hooks (`hook_id`, `event`, `target_url`). They are recorded, never called."""
+        with self._app.lock:
+            return [dict(h) for h in self._app.store.hooks.values()]
+
+    def journey_entries(self, trigger_id: str) -> list[str]:
+        """Lower-cased emails added to a trigger's journey, one per accepted call (repeats included)."""
+        with self._app.lock:
+            store = self._app.store
+            return [
+                store.by_id[cid].email.lower()
+                for cid in store.triggers[trigger_id].entries
+                if cid in store.by_id
+            ]
+
+    # -- seeding ------------------------------------------------------------------------------
+    def add_contacts(self, contacts: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Store contacts directly (no request is recorded, upsert_counts unchanged); returns their ids.
+
+        Each contact is validated like an upsert; ValueError names the first invalid one, nothing stored.
+        """
+        with self._app.lock:
+            pending: dict[str, str] = {}
+            checked = [self._app.validate(dict(c), i, pending) for i, c in enumerate(contacts, start=1)]
+            problems = [c for c in checked if isinstance(c, str)]
+            if problems:
+                raise ValueError(problems[0])
+            now = self._app.now()
+            store = self._app.store
+            ids = []
+            for contact in checked:
+                assert not isinstance(contact, str)
+                record = store.upsert(contact, now=now, honour_list=True)
+                store.upsert_counts[record.email.lower()] -= 1
+                ids.append(record.contact_id)
+            store.upsert_counts += Counter()  # drop the zero entries left by seeding
+            return ids
+
+    def create_list(self, title: str) -> str:
+        """Create a list (duplicates allowed: this is seeding, not the API) and return its list_id."""
+        with self._app.lock:
+            return self._app.store.create_list(title).collection_id
+
+    def add_smart_segment(self, title: str, emails: Iterable[str]) -> str:
+        """Create a smart segment of these contacts (unknown emails become bare contacts); returns its id."""
+        with self._app.lock:
+            store = self._app.store
+            records = []
+            for email in emails:
+                record = store.find(email)
+                if record is None:
+                    self.add_contacts([{"Email": email}])
+                    record = store.by_email[email.lower()]
+                records.append(record)
+            return store.create_segment(title, records).collection_id
+
+    def add_trigger(self, journey_name: str) -> str:
+        """Create a journey with an API trigger; returns its trigger_id ("0001", "0002", ...)."""
+        with self._app.lock:
+            return self._app.store.create_trigger(journey_name).trigger_id

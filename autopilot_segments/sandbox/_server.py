@@ -1,0 +1,90 @@
+"""HTTP plumbing: a threading HTTP/1.1 server with keep-alive that hands each request to the app."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ._app import SandboxApp
+
+__all__ = ["SandboxHTTPServer"]
+
+_log = logging.getLogger("autopilot_segments.sandbox")
+_IDLE_TIMEOUT = 120.0  # seconds an idle keep-alive connection is kept open
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SandboxHTTPServer
+    timeout = _IDLE_TIMEOUT
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.untrack(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Request lines hold emails (personal data): DEBUG only, and the key is in a header, never logged.
+        _log.debug("sandbox: " + format, *args)
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw_body = self.rfile.read(length) if length > 0 else b""
+        reply = self.server.app.handle(self.command, self.path, self.headers.get("autopilotapikey"), raw_body)
+        if reply.drop:
+            self.close_connection = True
+            return
+        self.send_response(reply.status)
+        if reply.content_type:
+            self.send_header("Content-Type", reply.content_type)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if reply.body:
+            self.wfile.write(reply.body)
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
+
+
+class SandboxHTTPServer(ThreadingHTTPServer):
+    """Daemon handler threads, a large backlog, and a way to cut every open connection on stop."""
+
+    daemon_threads = True
+    request_queue_size = 1024
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], app: SandboxApp) -> None:
+        self.app = app
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def track(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        """Unblock handler threads waiting on idle keep-alive connections."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer is normal under fault tests; never print tracebacks to stderr.
+        _log.debug("sandbox: connection error", exc_info=True)
