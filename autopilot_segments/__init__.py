@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from ._client import AutopilotClient
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -21,6 +22,18 @@ from ._errors import (
     ServerError,
     StateError,
 )
+from ._models import (
+    BulkUpsertResult,
+    ClientStats,
+    Contact,
+    ContactList,
+    CustomFieldDefinition,
+    CustomFieldValue,
+    Hook,
+    SmartSegment,
+    Trigger,
+)
+from ._ratelimit import RateLimiter
 from ._rejections import REJECTION_REASONS, Rejection, RejectionReason
 from ._version import __version__
 from .sources import SourceError
@@ -34,19 +47,30 @@ __all__ = [
     "APIError",
     "APITimeoutError",
     "AuthenticationError",
+    "AutopilotClient",
     "AutopilotError",
     "BadRequestError",
+    "BulkUpsertResult",
+    "ClientStats",
     "ConfigurationError",
     "ConflictError",
+    "Contact",
+    "ContactList",
+    "CustomFieldDefinition",
+    "CustomFieldValue",
     "ExportError",
     "GuardrailError",
+    "Hook",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimiter",
     "Rejection",
     "RejectionReason",
     "ServerError",
+    "SmartSegment",
     "SourceError",
     "StateError",
+    "Trigger",
     "__version__",
 ]

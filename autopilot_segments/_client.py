@@ -1,0 +1,628 @@
+"""`AutopilotClient`: one method per endpoint of the Autopilot REST API v1.
+
+The client validates its configuration up front, rate-limits every request start (retries included)
+through one shared `RateLimiter`, retries through urllib3 only (see `_transport`), and turns every
+failure into a typed error from `_errors`. The API key never leaves the request header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Final, TypeAlias, TypeVar
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from ._errors import APIError, AuthenticationError, ConfigurationError, api_error_class
+from ._models import (
+    BulkUpsertResult,
+    ClientStats,
+    Contact,
+    ContactList,
+    CustomFieldDefinition,
+    Hook,
+    SmartSegment,
+    Trigger,
+)
+from ._ratelimit import RateLimiter
+from ._transport import RetryHooks, SecretKey, StatsCounter, Transport, redact_path, redact_secret
+from ._version import __version__
+
+__all__ = ["API_KEY_ENV", "DEFAULT_BASE_URL", "MAX_BULK_CONTACTS", "AutopilotClient"]
+
+_log = logging.getLogger("autopilot_segments.client")
+
+API_KEY_ENV: Final = "AUTOPILOT_API_KEY"
+DEFAULT_BASE_URL: Final = "https://api2.autopilothq.com/v1"
+MAX_BULK_CONTACTS: Final = 100
+_KEY_FORMAT = re.compile(r"[0-9a-fA-F]{32}")
+_FINGERPRINT_PREFIX = b"autopilot-segments/account-fingerprint/v1:"
+_REQUEST_ID_HEADERS = ("X-Request-Id", "X-Amzn-RequestId", "Request-Id")
+_UNEXPECTED = "Unexpected response"
+
+ContactRef: TypeAlias = "str | Contact"
+ContactInput: TypeAlias = "Contact | Mapping[str, Any]"
+_T = TypeVar("_T")
+
+
+class AutopilotClient:
+    """A typed, rate-limited, retrying client for the Autopilot REST API v1.
+
+    `api_key` defaults to the `AUTOPILOT_API_KEY` environment variable. `requests_per_second` is the
+    account's limit (5 by default), shared by every thread using this client. Use it as a context
+    manager, or call `close()`: a session the client created is closed, a session passed in is not.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        requests_per_second: float = 5.0,
+        timeout: float | tuple[float, float] = (5.0, 30.0),
+        max_retries: int = 5,
+        backoff_factor: float = 0.5,
+        max_retry_after: float = 60.0,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        problems: list[str] = []
+        key = _check_key(api_key, problems)
+        url = _check_base_url(base_url, problems)
+        _check_options(
+            requests_per_second=requests_per_second,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_factor=backoff_factor,
+            max_retry_after=max_retry_after,
+            problems=problems,
+        )
+        if problems:
+            raise ConfigurationError(problems)
+        assert key is not None
+        self._key = SecretKey(key)
+        self._base_url = url
+        self._requests_per_second = float(requests_per_second)
+        self._clock = clock
+        self._stats = StatsCounter()
+        self._limiter = RateLimiter(requests_per_second, clock=clock, sleep=sleep)
+        self._max_retry_after = float(max_retry_after)
+        self._transport = Transport(
+            session=session,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_factor=backoff_factor,
+            hooks=RetryHooks(
+                limiter=self._limiter, stats=self._stats, sleep=sleep, max_retry_after=max_retry_after
+            ),
+        )
+        self._headers = {
+            "User-Agent": f"autopilot-segments/{__version__}",
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+
+    # -- properties and lifecycle ------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def requests_per_second(self) -> float:
+        """The configured request rate (the limiter may run slower for a while after a 429)."""
+        return self._requests_per_second
+
+    @property
+    def stats(self) -> ClientStats:
+        """A snapshot of the running totals: request starts (retries included), retries, 429s."""
+        return self._stats.snapshot()
+
+    @property
+    def account_fingerprint(self) -> str:
+        """A one-way hash of the key (hex): identifies the account in state files, reveals nothing."""
+        return hashlib.sha256(_FINGERPRINT_PREFIX + self._key.reveal().lower().encode()).hexdigest()
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The rate limiter every request of this client goes through."""
+        return self._limiter
+
+    def close(self) -> None:
+        """Release the connection pools (and the session, if the client created it)."""
+        self._transport.close()
+
+    def __enter__(self) -> AutopilotClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"AutopilotClient(base_url={self._base_url!r}, "
+            f"requests_per_second={self._requests_per_second!r}, account={self.account_fingerprint[:12]})"
+        )
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("AutopilotClient cannot be pickled (it holds an API key and open connections)")
+
+    # -- account -----------------------------------------------------------------------------------
+
+    def account(self) -> dict[str, Any]:
+        """`GET /account`: the account details (an opaque mapping). The natural "test connection" call."""
+        body = self._call("GET", "/account", replay=True)
+        if isinstance(body, dict):
+            return body
+        return {} if body is None else {"value": body}
+
+    # -- contacts ----------------------------------------------------------------------------------
+
+    def upsert_contact(self, contact: ContactInput) -> str:
+        """`POST /contact`: create or update one contact (matched by email); returns its contact_id."""
+        payload = _contact_payload(contact)
+        body = self._call("POST", "/contact", json_body={"contact": payload}, replay=True)
+        return self._parse("POST", "/contact", body, lambda b: str(b["contact_id"]))
+
+    def upsert_contacts(self, contacts: Sequence[ContactInput]) -> BulkUpsertResult:
+        """`POST /contacts`: create or update 1..100 contacts in one request.
+
+        Check `result.missing`: emails Autopilot silently left out of `email_contact_map` were NOT stored.
+        Raises `ConfigurationError` (a ValueError) for 0 or more than 100 contacts, before any request.
+        """
+        if isinstance(contacts, (Mapping, str, bytes)):
+            raise ConfigurationError(
+                "upsert_contacts takes a sequence of contacts; use upsert_contact for one"
+            )
+        payloads = [_contact_payload(c) for c in contacts]
+        if not 1 <= len(payloads) <= MAX_BULK_CONTACTS:
+            raise ConfigurationError(
+                f"a bulk upsert takes 1 to {MAX_BULK_CONTACTS} contacts, got {len(payloads)}; "
+                "split the batch (Autopilot rejects larger requests as a whole)"
+            )
+        submitted = [p["Email"] for p in payloads if isinstance(p.get("Email"), str)]
+        body = self._call("POST", "/contacts", json_body={"contacts": payloads}, replay=True)
+        return self._parse(
+            "POST", "/contacts", body, lambda b: BulkUpsertResult.from_api(_as_object(b), submitted)
+        )
+
+    def get_contact(self, contact: ContactRef) -> Contact:
+        """`GET /contact/{contact}`: one contact by contact_id or email. 404 -> `NotFoundError`."""
+        path = f"/contact/{_ref(contact)}"
+        body = self._call("GET", path, replay=True)
+        return self._parse("GET", path, body, lambda b: Contact.from_api(_as_object(b)))
+
+    def delete_contact(self, contact: ContactRef) -> None:
+        """`DELETE /contact/{contact}`: delete a contact (any 2xx is success)."""
+        self._call("DELETE", f"/contact/{_ref(contact)}", replay=True)
+
+    def unsubscribe(self, contact: ContactRef) -> None:
+        """`POST /contact/{contact}/unsubscribe`: unsubscribe a contact (idempotent, so it is replayed)."""
+        self._call("POST", f"/contact/{_ref(contact)}/unsubscribe", replay=True)
+
+    def iter_contacts(self) -> Iterator[Contact]:
+        """`GET /contacts[/{bookmark}]`: every contact of the account, one page fetched at a time."""
+        return self._paginate("/contacts")
+
+    def custom_fields(self) -> list[CustomFieldDefinition]:
+        """`GET /contacts/custom_fields`: the custom fields defined on the account."""
+        body = self._call("GET", "/contacts/custom_fields", replay=True)
+        items = body.get("custom_fields", body.get("fields")) if isinstance(body, dict) else body
+        return self._parse(
+            "GET",
+            "/contacts/custom_fields",
+            items,
+            lambda b: [CustomFieldDefinition.from_api(_as_object(i)) for i in _as_array(b)],
+        )
+
+    # -- lists -------------------------------------------------------------------------------------
+
+    def lists(self) -> list[ContactList]:
+        """`GET /lists`: every contact list of the account."""
+        body = self._call("GET", "/lists", replay=True)
+        return self._parse(
+            "GET",
+            "/lists",
+            body,
+            lambda b: [
+                ContactList.from_api(_as_object(i)) for i in _as_array(_as_object(b).get("lists", []))
+            ],
+        )
+
+    def create_list(self, name: str) -> str:
+        """`POST /list`: create a list; returns its list_id. Never replayed (a replay could duplicate it).
+
+        Some accounts answer a duplicate name with 409 (`ConflictError`), others create a second list.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigurationError("a list name must be a non-empty string")
+        body = self._call("POST", "/list", json_body={"name": name}, replay=False)
+        return self._parse("POST", "/list", body, lambda b: str(_as_object(b)["list_id"]))
+
+    def iter_list_contacts(self, list_id: str) -> Iterator[Contact]:
+        """`GET /list/{list_id}/contacts[/{bookmark}]`: the list's members, one page fetched at a time."""
+        return self._paginate(f"/list/{_segment(list_id, 'list_id')}/contacts")
+
+    def is_on_list(self, list_id: str, contact: ContactRef) -> bool:
+        """`GET /list/{list_id}/contact/{contact}`: True if a member (200), False if not (404)."""
+        path = f"/list/{_segment(list_id, 'list_id')}/contact/{_ref(contact)}"
+        status, _ = self._request("GET", path, replay=True, also_ok=(404,))
+        return status != 404
+
+    def add_to_list(self, list_id: str, contact: ContactRef) -> bool:
+        """`POST /list/{list_id}/contact/{contact}`: True if added, False if it was a member already."""
+        path = f"/list/{_segment(list_id, 'list_id')}/contact/{_ref(contact)}"
+        return not _not_modified(self._call("POST", path, replay=True))
+
+    def remove_from_list(self, list_id: str, contact: ContactRef) -> bool:
+        """`DELETE /list/{list_id}/contact/{contact}`: True if removed, False if it was not a member."""
+        path = f"/list/{_segment(list_id, 'list_id')}/contact/{_ref(contact)}"
+        return not _not_modified(self._call("DELETE", path, replay=True))
+
+    # -- smart segments and journeys -----------------------------------------------------------------
+
+    def smart_segments(self) -> list[SmartSegment]:
+        """`GET /smart_segments`: the account's smart segments."""
+        body = self._call("GET", "/smart_segments", replay=True)
+        return self._parse(
+            "GET",
+            "/smart_segments",
+            body,
+            lambda b: [
+                SmartSegment.from_api(_as_object(i)) for i in _as_array(_as_object(b).get("segments", []))
+            ],
+        )
+
+    def iter_segment_contacts(self, segment_id: str) -> Iterator[Contact]:
+        """`GET /smart_segments/{segment_id}/contacts[/{bookmark}]`: the segment's contacts, lazily."""
+        return self._paginate(f"/smart_segments/{_segment(segment_id, 'segment_id')}/contacts")
+
+    def triggers(self) -> list[Trigger]:
+        """`GET /triggers`: the journeys that start with an API trigger."""
+        body = self._call("GET", "/triggers", replay=True)
+        return self._parse(
+            "GET",
+            "/triggers",
+            body,
+            lambda b: [Trigger.from_api(_as_object(i)) for i in _as_array(_as_object(b).get("triggers", []))],
+        )
+
+    def add_to_journey(self, trigger_id: str, contact: ContactRef) -> None:
+        """`POST /trigger/{trigger_id}/contact/{contact}`: start a journey for a contact.
+
+        Never replayed: if the answer is lost the contact may already be on its way through the journey.
+        """
+        path = f"/trigger/{_segment(trigger_id, 'trigger_id')}/contact/{_ref(contact)}"
+        self._call("POST", path, replay=False)
+
+    # -- REST hooks --------------------------------------------------------------------------------
+
+    def hooks(self) -> list[Hook]:
+        """`GET /hooks`: the registered REST hooks."""
+        body = self._call("GET", "/hooks", replay=True)
+        return self._parse(
+            "GET",
+            "/hooks",
+            body,
+            lambda b: [Hook.from_api(_as_object(i)) for i in _as_array(_as_object(b).get("hooks", []))],
+        )
+
+    def register_hook(self, event: str, target_url: str) -> str:
+        """`POST /hook`: register a REST hook; returns its hook_id. Never replayed."""
+        body = self._call("POST", "/hook", json_body={"event": event, "target_url": target_url}, replay=False)
+
+        def hook_id(b: Any) -> str:
+            obj = _as_object(b)
+            return str(obj["hook_id"] if "hook_id" in obj else obj["id"])
+
+        return self._parse("POST", "/hook", body, hook_id)
+
+    def unregister_hook(self, hook_id: str) -> None:
+        """`DELETE /hook/{hook_id}`: remove one REST hook."""
+        self._call("DELETE", f"/hook/{_segment(hook_id, 'hook_id')}", replay=True)
+
+    def unregister_all_hooks(self) -> None:
+        """`DELETE /hooks`: remove every REST hook of the account."""
+        self._call("DELETE", "/hooks", replay=True)
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _paginate(self, path: str) -> Iterator[Contact]:
+        # A generator: the first page is fetched on the first next(), the next page only once the
+        # previous one has been consumed. The last page is the one WITHOUT a bookmark key, whatever
+        # its length.
+        page_path = path
+        seen: set[str] = set()
+        while True:
+            body = self._call("GET", page_path, replay=True)
+            page = self._parse("GET", page_path, body, _as_object)
+            contacts = self._parse("GET", page_path, page.get("contacts", []), _as_array)
+            for item in contacts:
+                yield self._parse("GET", page_path, item, lambda b: Contact.from_api(_as_object(b)))
+            if "bookmark" not in page:
+                return
+            bookmark = page["bookmark"]
+            if not isinstance(bookmark, str) or not bookmark or bookmark in seen:
+                raise self._unexpected(
+                    "GET", page_path, "a page carried an empty, invalid or repeated bookmark"
+                )
+            seen.add(bookmark)
+            page_path = f"{path}/{quote(bookmark, safe='')}"
+
+    def _call(self, method: str, path: str, *, json_body: Any = None, replay: bool) -> Any:
+        _, body = self._request(method, path, json_body=json_body, replay=replay)
+        return body
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        replay: bool,
+        also_ok: tuple[int, ...] = (),
+    ) -> tuple[int, Any]:
+        """Send one call; returns (status, parsed JSON body or None). Non-2xx raises an `APIError`."""
+        url = self._base_url + path
+        headers = {**self._headers, "autopilotapikey": self._key.reveal()}
+        self._limiter.acquire()
+        self._stats.add(requests=1)
+        started = self._clock()
+        response = self._transport.send(method, url, headers=headers, json_body=json_body, replay=replay)
+        elapsed = self._clock() - started
+        status = response.status_code
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("%s %s -> %d in %.3fs", method, redact_path(urlsplit(url).path), status, elapsed)
+        if status == 429:
+            # Retried 429s were counted by the retry policy; this one came back to us.
+            self._stats.add(rate_limited=1)
+            self._limiter.note_rate_limited(self._retry_after(response))
+            _log.info("Autopilot answered 429 after retries; slowing the whole client down")
+        if not (200 <= status < 300 or status in also_ok):
+            raise self._error_from(response, method, url)
+        if not response.content.strip():
+            return status, None
+        try:
+            return status, json.loads(response.content)
+        except ValueError:
+            if status in also_ok:
+                return status, None
+            raise self._unexpected(
+                method, path, "the success answer is not valid JSON", status=status, response=response
+            ) from None
+
+    def _retry_after(self, response: requests.Response) -> float | None:
+        value = response.headers.get("Retry-After")
+        if value is None:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            return None
+        return max(0.0, min(seconds, self._max_retry_after)) if math.isfinite(seconds) else None
+
+    def _parse(self, method: str, path: str, body: Any, parser: Callable[[Any], _T]) -> _T:
+        try:
+            return parser(body)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+        raise self._unexpected(method, path, f"the answer does not have the documented shape ({detail})")
+
+    def _unexpected(
+        self,
+        method: str,
+        path: str,
+        message: str,
+        *,
+        status: int = 200,
+        response: requests.Response | None = None,
+    ) -> APIError:
+        body = _body_text(response) if response is not None else ""
+        return APIError(
+            status=status,
+            method=method,
+            url=self._base_url + path,
+            message=message,
+            body=redact_secret(body, self._key),
+            error=_UNEXPECTED,
+            request_id=_request_id(response) if response is not None else None,
+        )
+
+    def _error_from(self, response: requests.Response, method: str, url: str) -> APIError:
+        status = response.status_code
+        text = redact_secret(_body_text(response), self._key)
+        message, reason = _error_message(text)
+        if message is None:
+            message = _status_phrase(status)
+        message = redact_secret(message, self._key)
+        cls = api_error_class(status)
+        if status == 400 and "autopilotapikey" in message.lower():
+            cls = AuthenticationError  # Autopilot answers a missing key header with 400
+        return cls(
+            status=status,
+            method=method,
+            url=url,
+            message=message,
+            body=text,
+            error=reason if reason is not None else _status_phrase(status),
+            request_id=_request_id(response),
+        )
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _check_key(api_key: object, problems: list[str]) -> str | None:
+    if api_key is None:
+        api_key = os.environ.get(API_KEY_ENV)
+        if api_key is None or not api_key.strip():
+            problems.append(
+                f"no Autopilot API key: pass api_key=... or set the {API_KEY_ENV} environment variable"
+            )
+            return None
+    if not isinstance(api_key, str):
+        problems.append("the API key must be a string")
+        return None
+    key = api_key.strip()
+    if not _KEY_FORMAT.fullmatch(key):
+        # Never echo the key: say what is expected, and at most how long the given value was.
+        problems.append(
+            f"the API key does not look like an Autopilot key: expected 32 hexadecimal characters, "
+            f"got {len(key)} characters"
+        )
+        return None
+    return key
+
+
+def _check_base_url(base_url: object, problems: list[str]) -> str:
+    if not isinstance(base_url, str):
+        problems.append("base_url must be a string such as 'https://api2.autopilothq.com/v1'")
+        return ""
+    url = base_url.strip().rstrip("/")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        problems.append(f"base_url must be an https:// URL with a host, got {url!r}")
+    elif parts.scheme == "http" and not _is_loopback(host):
+        problems.append(
+            f"base_url {url!r} uses plain http: the API key would travel unencrypted; "
+            "use https:// (plain http is only allowed for loopback hosts such as 127.0.0.1)"
+        )
+    elif parts.query or parts.fragment or parts.username or parts.password:
+        problems.append("base_url must not carry credentials, a query or a fragment")
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _positive(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
+
+
+def _check_options(
+    *,
+    requests_per_second: float,
+    timeout: float | tuple[float, float],
+    max_retries: int,
+    backoff_factor: float,
+    max_retry_after: float,
+    problems: list[str],
+) -> None:
+    if not _positive(requests_per_second):
+        problems.append(f"requests_per_second must be a number > 0, got {requests_per_second!r}")
+    parts = timeout if isinstance(timeout, tuple) else (timeout,)
+    if len(parts) not in (1, 2) or not all(_positive(t) for t in parts):
+        problems.append(
+            f"timeout must be a number of seconds > 0 or a (connect, read) pair of them, got {timeout!r}"
+        )
+    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+        problems.append(f"max_retries must be an integer >= 0, got {max_retries!r}")
+    if not (_positive(backoff_factor) or backoff_factor == 0) or isinstance(backoff_factor, bool):
+        problems.append(f"backoff_factor must be a number >= 0, got {backoff_factor!r}")
+    if not (_positive(max_retry_after) or max_retry_after == 0) or isinstance(max_retry_after, bool):
+        problems.append(f"max_retry_after must be a number of seconds >= 0, got {max_retry_after!r}")
+
+
+def _contact_payload(contact: ContactInput) -> dict[str, Any]:
+    if isinstance(contact, Contact):
+        return contact.to_api()
+    if isinstance(contact, Mapping):
+        return dict(contact)
+    raise ConfigurationError(
+        f"a contact must be a Contact or a mapping in Autopilot's shape, got {type(contact).__name__}"
+    )
+
+
+def _ref(contact: ContactRef) -> str:
+    """A contact_id or email as one URL path segment."""
+    if isinstance(contact, Contact):
+        value = contact.contact_id or contact.email
+        if not value:
+            raise ConfigurationError("that Contact has neither a contact_id nor an email to refer to it by")
+        return quote(value, safe="")
+    return _segment(contact, "contact")
+
+
+def _segment(value: str, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{what} must be a non-empty string")
+    return quote(value, safe="")
+
+
+def _as_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _as_array(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a JSON array, got {type(value).__name__}")
+    return value
+
+
+def _not_modified(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("not_modified") is True
+
+
+def _body_text(response: requests.Response) -> str:
+    return response.content.decode("utf-8", errors="replace")
+
+
+def _error_message(text: str) -> tuple[str | None, str | None]:
+    """(message, reason) from an error body of any shape; (None, None) when it has neither."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    message = data.get("message")
+    reason = data.get("error")
+    if reason is None and data.get("code") is not None:
+        reason = data.get("code")
+    message_text = str(message) if message is not None else None
+    reason_text = str(reason) if reason is not None else None
+    return message_text or reason_text, reason_text
+
+
+def _status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def _request_id(response: requests.Response) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        value = response.headers.get(name)
+        if value:
+            return value
+    return None
