@@ -1,0 +1,56 @@
+"""The seams for incremental exports: what to send, and what to do once a batch is acknowledged.
+
+The exporter sends every valid row and does nothing after a batch by default. An incremental run
+plugs in a `SendFilter` (skip rows unchanged since the last run: they count as `unchanged`) and an
+`AcknowledgementSink` (record what Autopilot confirmed). Both are called on the exporter's own
+thread, in order of acknowledgement, so they may hold a SQLite connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+__all__ = ["AcknowledgedEntry", "AcknowledgementSink", "MappedRow", "SendEverything", "SendFilter"]
+
+
+class MappedRow(Protocol):
+    """A valid row, as the mapping layer yields it."""
+
+    @property
+    def row(self) -> int: ...
+
+    @property
+    def email(self) -> str: ...
+
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+
+
+@attrs.frozen(kw_only=True)
+class AcknowledgedEntry:
+    """One contact Autopilot stored and that is now a member of the segment's list."""
+
+    row: int
+    email: str
+    contact_id: str
+    payload: Mapping[str, Any]
+
+
+class SendFilter(Protocol):
+    def should_send(self, contact: MappedRow) -> bool:
+        """False to skip the row as `unchanged`."""
+
+
+class AcknowledgementSink(Protocol):
+    def acknowledged(self, entries: Sequence[AcknowledgedEntry]) -> None:
+        """Called once per acknowledged batch with the contacts it exported."""
+
+
+class SendEverything:
+    """The default filter: every valid row is sent."""
+
+    def should_send(self, contact: MappedRow) -> bool:
+        return True

@@ -1,0 +1,60 @@
+"""The few calls the exporter needs from a destination (the Autopilot client today).
+
+Keeping this narrow is deliberate: anything that offers these calls can receive an export, so a
+second destination (e.g. Ortto's API) only has to implement this protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+__all__ = ["CallStats", "Destination", "ListInfo", "UpsertAnswer"]
+
+
+class UpsertAnswer(Protocol):
+    """The answer to one bulk upsert: which submitted emails were stored, under which contact ids."""
+
+    @property
+    def email_contact_map(self) -> Mapping[str, str]: ...
+
+
+class ListInfo(Protocol):
+    @property
+    def list_id(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+
+class CallStats(Protocol):
+    """Running totals kept by the destination's transport."""
+
+    @property
+    def requests(self) -> int: ...
+
+    @property
+    def retries(self) -> int: ...
+
+    @property
+    def rate_limited(self) -> int: ...
+
+
+class Destination(Protocol):
+    """What `Exporter` calls. Retries and rate limiting are the destination's job, not the exporter's."""
+
+    @property
+    def requests_per_second(self) -> float: ...
+
+    @property
+    def stats(self) -> CallStats: ...
+
+    def upsert_contacts(self, contacts: Sequence[Mapping[str, Any]]) -> UpsertAnswer: ...
+
+    def lists(self) -> Sequence[ListInfo]: ...
+
+    def create_list(self, name: str) -> str: ...
+
+    def is_on_list(self, list_id: str, contact: str) -> bool: ...
+
+    def add_to_list(self, list_id: str, contact: str) -> bool: ...

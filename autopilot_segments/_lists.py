@@ -1,0 +1,58 @@
+"""Finding the list whose title is the segment name, or creating it, deterministically."""
+
+from __future__ import annotations
+
+import attrs
+
+from ._destination import Destination, ListInfo
+from ._errors import ConflictError
+
+__all__ = ["ListResolution", "resolve_list"]
+
+
+@attrs.frozen(kw_only=True)
+class ListResolution:
+    """Which list a segment goes to, whether it was created now, and why it was chosen."""
+
+    list_id: str
+    created: bool
+    note: str = ""
+
+
+def _pick(matches: list[ListInfo], title: str, why: str) -> ListResolution:
+    # Lists carry no creation time, so "the lowest list_id" is the only choice every run agrees on.
+    chosen = min(m.list_id for m in matches)
+    if len(matches) == 1 and not why:
+        return ListResolution(list_id=chosen, created=False)
+    others = ", ".join(sorted(m.list_id for m in matches if m.list_id != chosen))
+    note = f"{len(matches)} lists are titled {title!r}{why}; using the lowest list_id {chosen}"
+    note += f" (ignored: {others})" if others else ""
+    return ListResolution(list_id=chosen, created=False, note=note)
+
+
+def resolve_list(destination: Destination, title: str) -> ListResolution:
+    """The list titled exactly `title` (case-sensitive), created when there is none.
+
+    Two or more lists with that title resolve to the lowest list_id. A 409 on create (a list appeared
+    after the first read, e.g. another exporter made it) is resolved by re-reading the lists.
+    """
+    if not title or not title.strip():
+        raise ValueError("a segment name must not be empty: it becomes the Autopilot list title")
+    matches = [info for info in destination.lists() if info.title == title]
+    if matches:
+        return _pick(matches, title, "")
+    try:
+        list_id = destination.create_list(title)
+    except ConflictError:
+        matches = [info for info in destination.lists() if info.title == title]
+        if not matches:
+            raise
+        resolution = _pick(matches, title, " (creating it answered 409 Conflict)")
+        if len(matches) == 1:
+            note = (
+                f"creating list {title!r} answered 409 Conflict (it appeared after the first read); "
+                f"using the existing list {resolution.list_id}"
+            )
+            resolution = attrs.evolve(resolution, note=note)
+        return resolution
+    return ListResolution(list_id=list_id, created=True, note=f"created list {title!r} ({list_id})")

@@ -1,0 +1,234 @@
+"""`ExportReport`: what one export (or dry run) did, row by row and call by call."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._errors import ConfigurationError
+from ._rejections import REJECTION_REASONS, Rejection
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["ExportReport"]
+
+_REJECTION_COLUMNS = ("row", "email", "reason", "message", "field")
+_HTML_REJECTION_PREVIEW = 10
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None or value.utcoffset() != dt.timedelta(0):
+        raise ValueError("report timestamps must be timezone-aware UTC datetimes")
+    return value
+
+
+def _as_tuple(rejections: Iterable[Rejection]) -> tuple[Rejection, ...]:
+    return tuple(rejections)
+
+
+@attrs.frozen(kw_only=True)
+class ExportReport:
+    """The outcome of one export of one segment, or of a dry run (`dry_run=True`).
+
+    Every input row has exactly one outcome: it was `exported`, left `unchanged` (incremental runs),
+    or is in `rejected` with a reason code. For a dry run, `exported` counts the rows that *would*
+    be exported and `planned_calls` / `planned_min_duration` give the API cost.
+
+    API figures (`api_calls`, `retries`, `rate_limited`) are the client's counters over the export.
+    """
+
+    segment: str
+    list_id: str | None
+    list_note: str = ""
+    list_created: bool = False
+    list_membership: str = "not checked"
+    total_rows: int = attrs.field(validator=attrs.validators.ge(0))
+    exported: int = attrs.field(validator=attrs.validators.ge(0))
+    unchanged: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    removed: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    rejected: tuple[Rejection, ...] = attrs.field(default=(), converter=_as_tuple)
+    api_calls: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    retries: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    rate_limited: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    started_at: dt.datetime = attrs.field(validator=attrs.validators.instance_of(dt.datetime))
+    finished_at: dt.datetime = attrs.field(validator=attrs.validators.instance_of(dt.datetime))
+    duration: float = attrs.field(validator=attrs.validators.ge(0.0))
+    dry_run: bool = False
+    complete: bool = True
+    stopped_by: str | None = None
+    planned_calls: int | None = None
+    planned_calls_worst: int | None = None
+    planned_min_duration: float | None = None
+    requests_per_second: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _utc(self.started_at)
+        _utc(self.finished_at)
+        outcomes = self.exported + self.unchanged + len(self.rejected)
+        if outcomes != self.total_rows:
+            # Every row must end in exactly one outcome; anything else is a bug in the exporter.
+            raise ValueError(
+                f"internal accounting error (a bug, please report it): {self.total_rows} rows but "
+                f"{self.exported} exported + {self.unchanged} unchanged + {len(self.rejected)} rejected"
+            )
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows per outcome: `exported`, `unchanged` and every rejection reason code (zeros included)."""
+        by_reason: Counter[str] = Counter(r.reason for r in self.rejected)
+        counts = {"exported": self.exported, "unchanged": self.unchanged}
+        counts.update({reason: by_reason.get(reason, 0) for reason in REJECTION_REASONS})
+        return counts
+
+    @property
+    def throughput(self) -> float:
+        """Rows per second over the whole run (0.0 for an instant run)."""
+        return self.total_rows / self.duration if self.duration > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the run completed and no row failed for a transient reason."""
+        return self.complete and not any(r.reason == "failed" for r in self.rejected)
+
+    def summary(self) -> str:
+        """A short human-readable account of the run."""
+        verb = "would export" if self.dry_run else "exported"
+        head = f"Segment {self.segment!r}"
+        if self.list_id is not None:
+            head += f" -> list {self.list_id}" + (" (created)" if self.list_created else "")
+        if self.dry_run:
+            head += " [dry run: nothing was written]"
+        lines = [head]
+        reasons = ", ".join(
+            f"{reason} {n:,}"
+            for reason, n in self.counts.items()
+            if n and reason not in ("exported", "unchanged")
+        )
+        rows = f"{self.total_rows:,} rows: {self.exported:,} {verb}, {self.unchanged:,} unchanged, "
+        rows += f"{len(self.rejected):,} rejected" + (f" ({reasons})" if reasons else "")
+        lines.append(rows)
+        if self.removed:
+            lines.append(f"{self.removed:,} removed from the list")
+        if self.dry_run and self.planned_calls is not None:
+            rate = f" at {self.requests_per_second:g} r/s" if self.requests_per_second else ""
+            lines.append(
+                f"planned: {self.planned_calls:,} API calls if Autopilot honours _autopilot_list in bulk "
+                f"(up to {self.planned_calls_worst or self.planned_calls:,} if not), "
+                f">= {self.planned_min_duration or 0.0:.1f} s{rate}"
+            )
+        else:
+            lines.append(
+                f"{self.api_calls:,} API calls ({self.retries:,} retries, "
+                f"{self.rate_limited:,} rate-limited) in {self.duration:.1f} s, {self.throughput:,.1f} rows/s"
+            )
+        if self.list_note:
+            lines.append(self.list_note)
+        if not self.complete:
+            lines.append(f"INCOMPLETE: {self.stopped_by or 'the export stopped early'}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the whole report, rejections included."""
+        return {
+            "segment": self.segment,
+            "list_id": self.list_id,
+            "list_note": self.list_note,
+            "list_created": self.list_created,
+            "list_membership": self.list_membership,
+            "total_rows": self.total_rows,
+            "exported": self.exported,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "counts": self.counts,
+            "rejected": [r.to_dict() for r in self.rejected],
+            "api_calls": self.api_calls,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "duration": self.duration,
+            "throughput": self.throughput,
+            "dry_run": self.dry_run,
+            "complete": self.complete,
+            "stopped_by": self.stopped_by,
+            "planned_calls": self.planned_calls,
+            "planned_calls_worst": self.planned_calls_worst,
+            "planned_min_duration": self.planned_min_duration,
+            "requests_per_second": self.requests_per_second,
+        }
+
+    def write_rejections(self, path: str | os.PathLike[str]) -> Path:
+        """Write the rejected rows to `path`: CSV for `.csv`, JSON Lines for `.jsonl`/`.ndjson`."""
+        target = Path(path)
+        suffix = target.suffix.lower()
+        if suffix == ".csv":
+            with target.open("w", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, fieldnames=_REJECTION_COLUMNS)
+                writer.writeheader()
+                writer.writerows(r.to_dict() for r in self.rejected)
+        elif suffix in (".jsonl", ".ndjson"):
+            with target.open("w", encoding="utf-8") as fh:
+                for rejection in self.rejected:
+                    fh.write(json.dumps(rejection.to_dict(), ensure_ascii=False) + "\n")
+        else:
+            raise ConfigurationError(
+                f"cannot tell the format of {target.name!r}: name the file *.csv or *.jsonl (or *.ndjson)"
+            )
+        return target
+
+    def rejections_frame(self) -> pandas.DataFrame:
+        """The rejected rows as a pandas DataFrame (needs the `pandas` extra)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ConfigurationError(
+                "rejections_frame() needs pandas: pip install 'autopilot-segments[pandas]'"
+            ) from exc
+        return pd.DataFrame([r.to_dict() for r in self.rejected], columns=list(_REJECTION_COLUMNS))
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        rows: list[tuple[str, str]] = [
+            ("segment", self.segment),
+            ("list", f"{self.list_id or '-'}{' (created)' if self.list_created else ''}"),
+            ("dry run", "yes" if self.dry_run else "no"),
+            ("rows", f"{self.total_rows:,}"),
+        ]
+        rows += [(name, f"{n:,}") for name, n in self.counts.items() if n or name == "exported"]
+        if self.dry_run and self.planned_calls is not None:
+            rows.append(("planned calls", f"{self.planned_calls:,}"))
+            rows.append(("min duration", f"{self.planned_min_duration or 0.0:.1f} s"))
+        else:
+            rows.append(("API calls", f"{self.api_calls:,} ({self.retries:,} retries)"))
+            rows.append(("duration", f"{self.duration:.1f} s ({self.throughput:,.1f} rows/s)"))
+        if self.list_note:
+            rows.append(("note", self.list_note))
+        if not self.complete:
+            rows.append(("INCOMPLETE", self.stopped_by or "stopped early"))
+        body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+        parts = [f"<table><caption>ExportReport</caption>{body}</table>"]
+        if self.rejected:
+            head = "".join(f"<th>{esc(c)}</th>" for c in _REJECTION_COLUMNS)
+            preview = "".join(
+                "<tr>"
+                + "".join(f"<td>{esc('' if v is None else str(v))}</td>" for v in r.to_dict().values())
+                + "</tr>"
+                for r in self.rejected[:_HTML_REJECTION_PREVIEW]
+            )
+            more = len(self.rejected) - _HTML_REJECTION_PREVIEW
+            tail = f"<p>... and {more:,} more rejected rows</p>" if more > 0 else ""
+            parts.append(f"<table><tr>{head}</tr>{preview}</table>{tail}")
+        return "".join(parts)
