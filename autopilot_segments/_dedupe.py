@@ -1,0 +1,101 @@
+"""Remembering which normalised emails were seen, and in which row, in a few bytes per email.
+
+A set of a million email strings costs well over 100 MB in CPython; this table keeps a 64-bit hash and a
+row number per email in two flat `array('q')`s (open addressing, linear probing, at most half full):
+32 MB for a million emails. The hash is Python's own string hash (64-bit SipHash, randomised per
+process). Two different emails share a hash with probability about n^2 / 2^65: roughly 3 in 100 million
+for a million emails; such a pair would be reported as a duplicate.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import Final
+
+import attrs
+
+__all__ = ["RowsByEmail"]
+
+_INITIAL_CAPACITY: Final = 1024
+_EMPTY: Final = 0  # never a stored hash: a hash of 0 is stored as 1
+
+
+@attrs.define
+class RowsByEmail:
+    """A compact map from a normalised email to one row number (>= 1)."""
+
+    _keys: array[int] = attrs.field(factory=lambda: array("q", bytes(8 * _INITIAL_CAPACITY)))
+    _rows: array[int] = attrs.field(factory=lambda: array("q", bytes(8 * _INITIAL_CAPACITY)))
+    _count: int = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def setdefault(self, email: str, row: int) -> int:
+        """The row stored for `email`; stores `row` first if there is none."""
+        key = hash(email) or 1
+        keys = self._keys
+        mask = len(keys) - 1
+        slot = key & mask
+        while True:
+            found = keys[slot]
+            if found == key:
+                return self._rows[slot]
+            if found == _EMPTY:
+                break
+            slot = (slot + 1) & mask
+        keys[slot] = key
+        self._rows[slot] = row
+        self._count += 1
+        if self._count * 2 > len(keys):
+            self._grow()
+        return row
+
+    def set(self, email: str, row: int) -> None:
+        """Store `row` for `email`, replacing any row stored before."""
+        key = hash(email) or 1
+        keys = self._keys
+        mask = len(keys) - 1
+        slot = key & mask
+        while True:
+            found = keys[slot]
+            if found == key:
+                self._rows[slot] = row
+                return
+            if found == _EMPTY:
+                break
+            slot = (slot + 1) & mask
+        keys[slot] = key
+        self._rows[slot] = row
+        self._count += 1
+        if self._count * 2 > len(keys):
+            self._grow()
+
+    def get(self, email: str) -> int | None:
+        """The row stored for `email`, or None."""
+        key = hash(email) or 1
+        keys = self._keys
+        mask = len(keys) - 1
+        slot = key & mask
+        while True:
+            found = keys[slot]
+            if found == key:
+                return self._rows[slot]
+            if found == _EMPTY:
+                return None
+            slot = (slot + 1) & mask
+
+    def _grow(self) -> None:
+        old_keys, old_rows = self._keys, self._rows
+        capacity = len(old_keys) * 2
+        keys = array("q", bytes(8 * capacity))
+        rows = array("q", bytes(8 * capacity))
+        mask = capacity - 1
+        for key, row in zip(old_keys, old_rows, strict=True):
+            if key != _EMPTY:
+                slot = key & mask
+                while keys[slot] != _EMPTY:
+                    slot = (slot + 1) & mask
+                keys[slot] = key
+                rows[slot] = row
+        self._keys, self._rows = keys, rows

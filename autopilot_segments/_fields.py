@@ -1,0 +1,109 @@
+"""Autopilot's contact fields: the standard field names and declared custom fields.
+
+Custom fields travel as `"custom": {"<type>--<Name with each space replaced by -->": value}`. A name only
+works if it survives that encoding both ways, so `CustomField` names are checked for it (by `FieldMapping`,
+which lists every configuration problem at once).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Any, Final, Literal, get_args
+
+import attrs
+
+__all__ = [
+    "CUSTOM_FIELD_TYPES",
+    "STANDARD_FIELDS",
+    "CustomField",
+    "CustomFieldType",
+    "closest_standard_field",
+    "custom_field_name_problem",
+    "parse_custom_field_key",
+]
+
+STANDARD_FIELDS: Final[tuple[str, ...]] = (
+    "Email", "Twitter", "FirstName", "LastName", "Salutation", "Company", "NumberOfEmployees", "Title",
+    "Industry", "Phone", "MobilePhone", "Fax", "Website", "MailingStreet", "MailingCity", "MailingState",
+    "MailingPostalCode", "MailingCountry", "owner_name", "LeadSource", "Status", "LinkedIn",
+)  # fmt: skip
+"""Autopilot's standard contact fields, spelled exactly as the API wants them. All are sent as strings."""
+
+CustomFieldType = Literal["string", "integer", "float", "date", "boolean"]
+CUSTOM_FIELD_TYPES: Final[tuple[str, ...]] = get_args(CustomFieldType)
+
+_SEPARATOR: Final = "--"
+
+
+def closest_standard_field(name: str) -> str | None:
+    """The standard field a misspelt `name` most likely means ("FirstNme" -> "FirstName"), or None."""
+    by_lower = {field.lower(): field for field in STANDARD_FIELDS}
+    if name.lower() in by_lower:
+        return by_lower[name.lower()]
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[close[0]] if close else None
+
+
+def custom_field_name_problem(name: object) -> str | None:
+    """Why `name` cannot be an Autopilot custom field name, or None if it can."""
+    if not isinstance(name, str) or not name.strip():
+        return "the name is empty"
+    if _SEPARATOR in name:
+        return "the name contains '--', which Autopilot uses to encode spaces; use a single '-' or a space"
+    if name != name.strip():
+        return "the name starts or ends with a space; remove it"
+    if any(ch.isspace() and ch != " " for ch in name) or "  " in name:
+        return "words in the name must be separated by single spaces (no tabs, line breaks or double spaces)"
+    if parse_custom_field_key(f"string{_SEPARATOR}{name.replace(' ', _SEPARATOR)}") != ("string", name):
+        return "a '-' right before a space cannot be encoded unambiguously; remove the space or the '-'"
+    return None
+
+
+def parse_custom_field_key(key: str) -> tuple[str, str] | None:
+    """`("integer", "Loyalty Points")` for the key `"integer--Loyalty--Points"`; None if malformed."""
+    parts = key.split(_SEPARATOR)
+    if len(parts) < 2 or parts[0] not in CUSTOM_FIELD_TYPES:
+        return None
+    words = parts[1:]
+    if any(not word or any(ch.isspace() for ch in word) for word in words):
+        return None
+    return parts[0], " ".join(words)
+
+
+@attrs.frozen
+class CustomField:
+    """One Autopilot custom field fed from a source column.
+
+    `name` is the field's name in Autopilot ("Loyalty Points"); `type` one of string, integer, float, date,
+    boolean. `source` is the column to read (default: `name`). `default` is used when the value is empty;
+    `transform` is applied to the raw value before it is converted to `type`.
+
+    The declaration is checked when it is put into a `FieldMapping`, so that one `ConfigurationError`
+    lists every problem of the whole mapping.
+    """
+
+    name: str
+    type: CustomFieldType
+    source: str | None = attrs.field(default=None, kw_only=True)
+    default: Any = attrs.field(default=None, kw_only=True)
+    transform: Callable[[Any], Any] | None = attrs.field(default=None, kw_only=True, eq=False)
+
+    @property
+    def key(self) -> str:
+        """The key under `"custom"` in an upsert: `"integer--Loyalty--Points"`."""
+        return f"{self.type}{_SEPARATOR}{self.name.replace(' ', _SEPARATOR)}"
+
+    @property
+    def column(self) -> str:
+        """The source column actually read: `source`, or `name` when no source was given."""
+        return self.name if self.source is None else self.source
+
+    @classmethod
+    def from_key(cls, key: str, *, source: str | None = None) -> CustomField:
+        """The field a custom key names: `from_key("integer--Loyalty--Points")`; ValueError if malformed."""
+        parsed = parse_custom_field_key(key)
+        if parsed is None:
+            raise ValueError(f"{key!r} is not a custom field key like 'integer--Loyalty--Points'")
+        field_type, name = parsed
+        return cls(name, field_type, source=source)  # type: ignore[arg-type]

@@ -1,0 +1,610 @@
+"""`FieldMapping`: rows (any mapping of column -> value) to bulk-ready Autopilot contacts or `Rejection`s.
+
+The configuration is checked once, completely, at construction (one `ConfigurationError` lists every
+problem); then it is compiled into one small converter closure per field, so that mapping a row is a
+loop of dictionary lookups and closure calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final, Literal, cast
+
+import attrs
+
+from ._coerce import (
+    OMIT,
+    Converter,
+    ValueProblem,
+    boolean_converter,
+    date_converter,
+    float_converter,
+    integer_converter,
+    short,
+    text_converter,
+)
+from ._dedupe import RowsByEmail
+from ._emails import EmailError, normalize_email
+from ._errors import ConfigurationError
+from ._fields import (
+    CUSTOM_FIELD_TYPES,
+    STANDARD_FIELDS,
+    CustomField,
+    closest_standard_field,
+    custom_field_name_problem,
+)
+from ._infer import infer_columns
+from ._rejections import Rejection, RejectionReason
+
+__all__ = ["FieldMapping", "MappedContact"]
+
+Keep = Literal["first", "last"]
+_KEEP_CHOICES: Final = ("first", "last")
+_MAPPABLE_FIELDS: Final = tuple(f for f in STANDARD_FIELDS if f != "Email")
+_CONFIG_KEYS: Final = (
+    "email",
+    "fields",
+    "custom",
+    "defaults",
+    "unsubscribed",
+    "allow_resubscribe",
+    "lowercase_local_part",
+    "omit_empty",
+    "truncate_long_values",
+    "keep",
+)
+_CUSTOM_KEYS: Final = ("name", "type", "source", "default")
+
+
+@attrs.frozen
+class MappedContact:
+    """A row that maps to a valid contact: `payload` is the bulk-ready Autopilot contact (with "Email")."""
+
+    row: int
+    email: str
+    payload: dict[str, Any]
+
+
+@attrs.frozen
+class _Problem:
+    reason: RejectionReason
+    column: str | None
+    message: str
+
+
+# One compiled field: (source column, key in the payload or in "custom", converter).
+_Step = tuple[str, str, Converter]
+
+
+def _with_transform(convert: Converter, transform: Callable[[Any], Any]) -> Converter:
+    name = getattr(transform, "__name__", type(transform).__name__)
+
+    def step(value: Any) -> Any:
+        try:
+            value = transform(value)
+        except Exception as exc:
+            raise ValueProblem(
+                f"the transform {name} failed on {short(value)} ({type(exc).__name__}: {short(str(exc))})"
+            ) from None
+        return convert(value)
+
+    return step
+
+
+def _with_default(convert: Converter, default: Any) -> Converter:
+    def step(value: Any) -> Any:
+        result = convert(value)
+        return default if result is OMIT else result
+
+    return step
+
+
+def _blank_when_empty(convert: Converter) -> Converter:
+    def step(value: Any) -> Any:
+        result = convert(value)
+        return "" if result is OMIT else result
+
+    return step
+
+
+def _constant(value: Any) -> Converter:
+    def step(_raw: Any) -> Any:
+        return value
+
+    return step
+
+
+def _as_dict(value: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(value)
+
+
+def _as_transforms(value: Mapping[str, Callable[[Any], Any]]) -> dict[str, Callable[[Any], Any]]:
+    return dict(value)
+
+
+def _as_tuple(value: Iterable[CustomField]) -> tuple[CustomField, ...]:
+    return tuple(value)
+
+
+def _base_converter(field_type: str, truncate: bool) -> Converter:
+    if field_type == "integer":
+        return integer_converter()
+    if field_type == "float":
+        return float_converter()
+    if field_type == "boolean":
+        return boolean_converter()
+    if field_type == "date":
+        return date_converter()
+    return text_converter(max_length=None)
+
+
+@attrs.frozen(kw_only=True, eq=True, hash=False)
+class FieldMapping:
+    """How source columns become an Autopilot contact. Frozen; checked completely at construction.
+
+    - `email`: the column holding the email address (required).
+    - `fields`: `{Autopilot standard field: source column}`, e.g. `{"FirstName": "first_name"}`.
+    - `custom`: the custom fields, `[CustomField("Loyalty Points", "integer", source="points")]`.
+    - `defaults`: `{standard field: value}` sent when the column's value is empty.
+    - `transforms`: `{standard field, "Email" or custom key: callable}` applied to the raw value first.
+      Transforms are code, so `to_dict()` leaves them out; pass them again to `from_dict()`.
+    - `unsubscribed`: a column of true/false values sent as `unsubscribed`. Sending `false`
+      re-subscribes people who opted out, so mapping it requires `allow_resubscribe=True`.
+    - `lowercase_local_part`: lower-case the part before the @ too (default; Autopilot matches emails
+      case-insensitively). The domain is always lower-cased.
+    - `omit_empty`: leave empty values out of the contact (default) so an export never blanks a value
+      already in Autopilot. With False, empty standard and string custom fields are sent as "".
+    - `truncate_long_values`: cut standard fields longer than 255 characters instead of rejecting the row.
+    - `keep`: which of several rows with the same email is exported by `map_rows`: "first" (default,
+      streams) or "last" (reads the input twice, so it must be re-iterable).
+    """
+
+    email: str
+    fields: Mapping[str, str] = attrs.field(factory=dict, converter=_as_dict)
+    custom: Sequence[CustomField] = attrs.field(default=(), converter=_as_tuple)
+    defaults: Mapping[str, Any] = attrs.field(factory=dict, converter=_as_dict)
+    transforms: Mapping[str, Callable[[Any], Any]] = attrs.field(
+        factory=dict, converter=_as_transforms, eq=False, repr=False
+    )
+    unsubscribed: str | None = None
+    allow_resubscribe: bool = False
+    lowercase_local_part: bool = True
+    omit_empty: bool = True
+    truncate_long_values: bool = False
+    keep: Keep = "first"
+    _compiled: _Compiled = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        problems = _configuration_problems(self)
+        if problems:
+            raise ConfigurationError(problems)
+        object.__setattr__(self, "_compiled", _compile(self))
+
+    # --- mapping rows -------------------------------------------------------------------------------
+
+    def map_row(self, row: Mapping[str, Any], row_number: int) -> MappedContact | Rejection:
+        """One row as a contact, or a `Rejection` listing every problem found in it (no duplicate check).
+
+        With several problems, the rejection's `reason` and `field` are those of the first one (the email
+        is checked first) and its message lists them all.
+        """
+        compiled = self._compiled
+        get = row.get
+        problems: list[_Problem] | None = None
+        email: str | None = None
+        try:
+            email = compiled.email(get(compiled.email_column))
+        except _EmailProblem as exc:
+            problems = [exc.problem]
+        payload: dict[str, Any] = {"Email": email}
+        for column, key, convert in compiled.standard:
+            try:
+                value = convert(get(column))
+            except ValueProblem as exc:
+                problems = _add(problems, column, str(exc))
+                continue
+            if value is not OMIT:
+                payload[key] = value
+        if compiled.custom:
+            custom: dict[str, Any] = {}
+            for column, key, convert in compiled.custom:
+                try:
+                    value = convert(get(column))
+                except ValueProblem as exc:
+                    problems = _add(problems, column, str(exc))
+                    continue
+                if value is not OMIT:
+                    custom[key] = value
+            if custom:
+                payload["custom"] = custom
+        if problems is not None:
+            return _rejection(row_number, email if email is not None else _raw_email(row, compiled), problems)
+        return MappedContact(row_number, cast(str, email), payload)
+
+    def map_rows(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[MappedContact | Rejection]:
+        """Every row, in order, numbered from 1, as a contact or a `Rejection`; duplicates are rejected.
+
+        Streams with `keep="first"`. With `keep="last"` the input is read twice (first to find each
+        email's last good row), so `rows` must be re-iterable (a list, a file reader factory...);
+        a one-shot iterator raises `ConfigurationError`.
+        """
+        if self.keep == "last":
+            if iter(rows) is rows:
+                raise ConfigurationError(
+                    "keep='last' reads the rows twice, but a one-shot iterator was given; pass a list or "
+                    "another re-iterable object, or use keep='first'"
+                )
+            return self._map_rows_last_wins(rows)
+        return self._map_rows_first_wins(rows)
+
+    def _map_rows_first_wins(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[MappedContact | Rejection]:
+        seen = RowsByEmail()
+        map_row = self.map_row
+        for number, row in enumerate(rows, 1):
+            result = map_row(row, number)
+            if type(result) is MappedContact:
+                kept = seen.setdefault(result.email, number)
+                if kept != number:
+                    result = _duplicate(number, result.email, kept, "first")
+            yield result
+
+    def _map_rows_last_wins(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[MappedContact | Rejection]:
+        last = RowsByEmail()
+        map_row = self.map_row
+        for number, row in enumerate(rows, 1):
+            result = map_row(row, number)
+            if type(result) is MappedContact:
+                last.set(result.email, number)
+        for number, row in enumerate(rows, 1):
+            result = map_row(row, number)
+            if type(result) is MappedContact:
+                kept = last.get(result.email)
+                if kept is not None and kept != number:
+                    result = _duplicate(number, result.email, kept, "last")
+            yield result
+
+    # --- serialisation ------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as plain data for a JSON or TOML file. Transforms (code) are left out."""
+        custom = []
+        for field in self.custom:
+            item: dict[str, Any] = {"name": field.name, "type": field.type}
+            if field.source is not None:
+                item["source"] = field.source
+            if field.default is not None:
+                item["default"] = field.default
+            custom.append(item)
+        data: dict[str, Any] = {
+            "email": self.email,
+            "fields": dict(self.fields),
+            "custom": custom,
+            "defaults": dict(self.defaults),
+            "allow_resubscribe": self.allow_resubscribe,
+            "lowercase_local_part": self.lowercase_local_part,
+            "omit_empty": self.omit_empty,
+            "truncate_long_values": self.truncate_long_values,
+            "keep": self.keep,
+        }
+        if self.unsubscribed is not None:  # TOML has no null
+            data["unsubscribed"] = self.unsubscribed
+        return data
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], *, transforms: Mapping[str, Callable[[Any], Any]] | None = None
+    ) -> FieldMapping:
+        """A mapping from `to_dict()`-shaped data (e.g. a parsed JSON or TOML file); transforms come
+        separately, keyed by standard field name, "Email" or custom field key.
+
+        Every problem (unknown keys, wrong types, and everything the constructor checks) is listed in one
+        `ConfigurationError`.
+        """
+        problems: list[str] = []
+        if not isinstance(data, Mapping):
+            raise ConfigurationError(
+                f"a mapping configuration must be a table/object, not {type(data).__name__}"
+            )
+        for key in data:
+            if key not in _CONFIG_KEYS:
+                problems.append(_unknown_key_problem(key, _CONFIG_KEYS, "mapping option"))
+        custom: list[CustomField] = []
+        raw_custom = data.get("custom", ())
+        if not isinstance(raw_custom, Sequence) or isinstance(raw_custom, str):
+            problems.append(
+                "'custom' must be a list of tables with name, type and optionally source and default"
+            )
+            raw_custom = ()
+        for position, item in enumerate(raw_custom, 1):
+            if not isinstance(item, Mapping):
+                problems.append(f"custom field #{position} must be a table with name and type")
+                continue
+            for key in item:
+                if key not in _CUSTOM_KEYS:
+                    problems.append(
+                        _unknown_key_problem(key, _CUSTOM_KEYS, f"key in custom field #{position}")
+                    )
+            if "name" not in item or "type" not in item:
+                problems.append(f"custom field #{position} needs both a 'name' and a 'type'")
+                continue
+            custom.append(
+                CustomField(
+                    item["name"], item["type"], source=item.get("source"), default=item.get("default")
+                )
+            )
+        if problems:
+            raise ConfigurationError(problems)
+        options = {key: data[key] for key in _CONFIG_KEYS if key in data and key != "custom"}
+        if "email" not in options:
+            raise ConfigurationError(
+                "the configuration has no 'email' (the column holding the email address)"
+            )
+        return cls(custom=custom, transforms=dict(transforms or {}), **options)
+
+    @classmethod
+    def infer(cls, columns: Iterable[str], **options: Any) -> FieldMapping:
+        """A mapping proposed from common column names ("e-mail", "first_name", "surname", "zip"...).
+
+        Names are matched case- and separator-insensitively. Custom fields are never guessed; `options`
+        are passed on to the constructor. Raises `ConfigurationError` when no column looks like an email.
+        """
+        columns = list(columns)
+        guessed = infer_columns(columns)
+        email = guessed.pop("Email", None)
+        if email is None:
+            shown = ", ".join(repr(c) for c in columns[:20]) or "none"
+            raise ConfigurationError(
+                f"no email column found among the columns ({shown}); name it 'email' or build the "
+                "FieldMapping yourself with email=<column>"
+            )
+        return cls(email=email, fields=guessed, **options)
+
+
+class _EmailProblem(Exception):
+    def __init__(self, problem: _Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+@attrs.frozen
+class _Compiled:
+    email_column: str
+    email: Converter
+    standard: tuple[_Step, ...]
+    custom: tuple[_Step, ...]
+
+
+def _add(problems: list[_Problem] | None, column: str, what: str) -> list[_Problem]:
+    problem = _Problem("invalid_value", column, f"column {column!r}: {what}")
+    if problems is None:
+        return [problem]
+    problems.append(problem)
+    return problems
+
+
+def _rejection(row: int, email: str | None, problems: list[_Problem]) -> Rejection:
+    first = problems[0]
+    if len(problems) == 1:
+        message = first.message
+    else:
+        message = f"{len(problems)} problems: " + "; ".join(
+            f"({n}) {p.message}" for n, p in enumerate(problems, 1)
+        )
+    return Rejection(row=row, email=email, reason=first.reason, message=message, field=first.column)
+
+
+def _raw_email(row: Mapping[str, Any], compiled: _Compiled) -> str | None:
+    raw = row.get(compiled.email_column)
+    return raw.strip() or None if isinstance(raw, str) else None
+
+
+def _duplicate(row: int, email: str, kept: int, keep: Keep) -> Rejection:
+    which = "first" if keep == "first" else "last"
+    return Rejection(
+        row=row,
+        email=email,
+        reason="duplicate_email",
+        message=(
+            f"the email {email} also appears in row {kept}, which is exported instead (the {which} row "
+            "with an email wins); remove or merge the duplicate rows"
+        ),
+    )
+
+
+def _email_converter(mapping: FieldMapping) -> Converter:
+    column = mapping.email
+    lowercase = mapping.lowercase_local_part
+    transform = mapping.transforms.get("Email")
+
+    def missing() -> _EmailProblem:
+        return _EmailProblem(
+            _Problem(
+                "missing_email",
+                column,
+                f"column {column!r}: the email address is missing; fill it in or remove the row",
+            )
+        )
+
+    def invalid(raw: Any, what: str) -> _EmailProblem:
+        return _EmailProblem(
+            _Problem(
+                "invalid_email",
+                column,
+                f"column {column!r}: the email {short(raw)} is not valid: {what}; correct the address",
+            )
+        )
+
+    text = text_converter(max_length=None)
+
+    def convert(raw: Any) -> str:
+        if transform is not None:
+            try:
+                raw = transform(raw)
+            except Exception as exc:
+                raise invalid(raw, f"the transform failed ({type(exc).__name__})") from None
+        if type(raw) is not str:
+            try:
+                as_text = text(raw)
+            except ValueProblem:
+                raise invalid(raw, "it is not text") from None
+            if as_text is OMIT:
+                raise missing()
+            if not isinstance(raw, (str, bytes)):
+                raise invalid(raw, "it is not text")
+            raw = as_text
+        try:
+            return normalize_email(raw, lowercase_local_part=lowercase)
+        except EmailError as exc:
+            if not raw.strip():
+                raise missing() from None
+            raise invalid(raw, str(exc)) from None
+
+    return convert
+
+
+def _compile(mapping: FieldMapping) -> _Compiled:
+    truncate = mapping.truncate_long_values
+    standard: list[_Step] = []
+    for field, column in mapping.fields.items():
+        convert = text_converter(truncate=truncate)
+        default = mapping.defaults.get(field)
+        if default is not None:
+            convert = _with_default(convert, text_converter(truncate=truncate)(default))
+        elif not mapping.omit_empty:
+            convert = _blank_when_empty(convert)
+        transform = mapping.transforms.get(field)
+        if transform is not None:
+            convert = _with_transform(convert, transform)
+        standard.append((column, field, convert))
+    for field, default in mapping.defaults.items():
+        if field not in mapping.fields and default is not None:
+            # A default without a column: every contact gets the constant.
+            value = text_converter(truncate=truncate)(default)
+            standard.append(("\0no column", field, _constant(value)))
+    if mapping.unsubscribed is not None:
+        standard.append((mapping.unsubscribed, "unsubscribed", boolean_converter()))
+    custom: list[_Step] = []
+    for declared in mapping.custom:
+        convert = _base_converter(declared.type, truncate)
+        if declared.default is not None:
+            convert = _with_default(convert, convert(declared.default))
+        elif not mapping.omit_empty and declared.type == "string":
+            convert = _blank_when_empty(convert)
+        transform = declared.transform or mapping.transforms.get(declared.key)
+        if transform is not None:
+            convert = _with_transform(convert, transform)
+        custom.append((declared.column, declared.key, convert))
+    return _Compiled(mapping.email, _email_converter(mapping), tuple(standard), tuple(custom))
+
+
+def _unknown_key_problem(key: object, known: Sequence[str], what: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(key), list(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+    return f"unknown {what} {key!r}{hint}"
+
+
+def _configuration_problems(mapping: FieldMapping) -> list[str]:
+    problems: list[str] = []
+    if not isinstance(mapping.email, str) or not mapping.email:
+        problems.append("email must name the source column holding the email address, e.g. email='email'")
+    targets: dict[str, str] = {}  # Autopilot field -> what feeds it, to find two sources for one field
+
+    def claim(target: str, source: str) -> None:
+        if target in targets:
+            problems.append(
+                f"{source} and {targets[target]} both feed the Autopilot field {target!r}; keep one of them"
+            )
+        else:
+            targets[target] = source
+
+    claim("Email", "email=")
+    for field, column in mapping.fields.items():
+        if not isinstance(column, str) or not column:
+            problems.append(f"fields[{field!r}] must name a source column (a non-empty string)")
+        if field == "Email":
+            problems.append("'Email' cannot be in fields; the email column is given with email=<column>")
+            continue
+        if field == "unsubscribed":
+            problems.append(
+                "'unsubscribed' cannot be in fields; use unsubscribed=<column> together with "
+                "allow_resubscribe=True"
+            )
+            continue
+        if field not in STANDARD_FIELDS:
+            suggestion = closest_standard_field(str(field))
+            hint = f"did you mean {suggestion}?" if suggestion else "use a custom field for it"
+            problems.append(f"{field!r} is not an Autopilot standard field; {hint}")
+            continue
+        claim(field, f"fields[{field!r}]")
+    for field in mapping.defaults:
+        if field not in _MAPPABLE_FIELDS:
+            suggestion = closest_standard_field(str(field))
+            hint = f"did you mean {suggestion}? " if suggestion and suggestion != "Email" else ""
+            problems.append(
+                f"defaults[{field!r}]: {hint}defaults are for standard fields; custom fields take default="
+            )
+        else:
+            try:
+                text_converter(truncate=mapping.truncate_long_values)(mapping.defaults[field])
+            except ValueProblem as exc:
+                problems.append(f"defaults[{field!r}] cannot be sent: {exc}")
+    custom_keys = set()
+    declarations: Sequence[object] = mapping.custom
+    for position, declared in enumerate(declarations, 1):
+        if not isinstance(declared, CustomField):
+            problems.append(f"custom[{position}] must be a CustomField, not {type(declared).__name__}")
+            continue
+        label = f"custom field {declared.name!r}"
+        name_problem = custom_field_name_problem(declared.name)
+        if name_problem:
+            problems.append(f"{label}: {name_problem}")
+        if declared.type not in CUSTOM_FIELD_TYPES:
+            close = closest_type(str(declared.type))
+            hint = f"did you mean {close!r}?" if close else f"use one of {', '.join(CUSTOM_FIELD_TYPES)}"
+            problems.append(f"{label}: unknown type {declared.type!r}; {hint}")
+        if declared.source is not None and (not isinstance(declared.source, str) or not declared.source):
+            problems.append(f"{label}: source must name a column (a non-empty string)")
+        if name_problem is None:
+            claim(f"custom {declared.name}", f"custom field {declared.name!r} ({declared.type})")
+            custom_keys.add(declared.key)
+        if declared.default is not None and declared.type in CUSTOM_FIELD_TYPES:
+            try:
+                _base_converter(declared.type, False)(declared.default)
+            except ValueProblem as exc:
+                problems.append(f"{label}: the default cannot be used: {exc}")
+        transform: object = declared.transform
+        if transform is not None and not callable(transform):
+            problems.append(f"{label}: transform must be callable")
+    transforms: Mapping[str, object] = mapping.transforms
+    for target, transform in transforms.items():
+        if target not in STANDARD_FIELDS and target not in custom_keys:
+            problems.append(
+                f"transforms[{target!r}]: transforms are keyed by standard field name, 'Email' or a custom "
+                "field key like 'integer--Loyalty--Points'"
+            )
+        elif not callable(transform):
+            problems.append(f"transforms[{target!r}] must be callable")
+    unsubscribed: object = mapping.unsubscribed
+    if unsubscribed is not None:
+        if not isinstance(unsubscribed, str) or not unsubscribed:
+            problems.append("unsubscribed must name a source column of true/false values")
+        if mapping.allow_resubscribe is not True:
+            problems.append(
+                "unsubscribed is mapped, and a false value in it re-subscribes people who opted out; "
+                "pass allow_resubscribe=True if that is intended, or drop unsubscribed="
+            )
+    if mapping.keep not in _KEEP_CHOICES:
+        problems.append(f"keep must be 'first' or 'last', not {mapping.keep!r}")
+    for option in ("allow_resubscribe", "lowercase_local_part", "omit_empty", "truncate_long_values"):
+        if not isinstance(getattr(mapping, option), bool):
+            problems.append(f"{option} must be true or false")
+    return problems
+
+
+def closest_type(name: str) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(name.lower(), list(CUSTOM_FIELD_TYPES), n=1, cutoff=0.5)
+    return close[0] if close else None
