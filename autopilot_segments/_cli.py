@@ -16,9 +16,11 @@ import enum
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -40,9 +42,13 @@ from ._errors import (
     StateError,
 )
 from ._version import __version__
+from .sources import SourceError
 
 if TYPE_CHECKING:
     from ._client import AutopilotClient
+    from ._mapping import FieldMapping
+    from ._progress import Progress
+    from ._report import ExportReport
 
 __all__ = ["ExitCode", "build_parser", "main"]
 
@@ -52,6 +58,9 @@ DEMO_SEGMENT = "VIP customers"
 _REDACTED = "<redacted>"
 # The demo talks to an in-process sandbox; pacing it at Autopilot's 5 r/s would only make it slow.
 _DEMO_RATE = 1000.0
+_DEFAULT_RATE = 5.0
+# Stands in for a key in a dry run without one: plan() sends nothing, so the key is never used.
+_PLACEHOLDER_KEY = "0" * 32
 _CUSTOM_TYPES = ("string", "integer", "float", "date", "boolean")
 
 
@@ -178,9 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument(
         "--rate",
         type=_positive_float,
-        default=5.0,
         metavar="R",
-        help="requests per second to stay under (default: 5, Autopilot's documented limit)",
+        help="requests per second to stay under (default: 5, Autopilot's documented limit; "
+        "unpaced with --sandbox)",
     )
     group.add_argument(
         "--timeout",
@@ -278,7 +287,10 @@ def _add_export_arguments(sub: argparse.ArgumentParser) -> None:
         help="refuse rows beyond the first N profiles (default: 100000; 0 means no cap)",
     )
     run.add_argument(
-        "--concurrency", type=_positive_int, default=4, metavar="N", help="requests in flight (default: 4)"
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="requests in flight (default: enough to use the rate, 4 at 5 r/s)",
     )
     run.add_argument("--full", action="store_true", help="send every row, ignoring what --state says is sent")
     run.add_argument(
@@ -319,7 +331,13 @@ def _add_demo_arguments(sub: argparse.ArgumentParser) -> None:
 def _add_sandbox_arguments(sub: argparse.ArgumentParser) -> None:
     sub.set_defaults(handler=_cmd_sandbox)
     sub.add_argument(
-        "--port", type=_non_negative_int, default=0, help="port to listen on (default: any free)"
+        "--port", type=_non_negative_int, default=0, help="port on 127.0.0.1 (default: any free one)"
+    )
+    sub.add_argument(
+        "--api-key-file",
+        metavar="PATH",
+        help="accept the key in this file; if the file does not exist, write a new random key to it "
+        "(default: a new random key, printed)",
     )
     sub.add_argument(
         "--rate",
@@ -328,19 +346,34 @@ def _add_sandbox_arguments(sub: argparse.ArgumentParser) -> None:
         help="answer 429 above R requests/s, as Autopilot does at 5 (default: no limit)",
     )
     sub.add_argument(
-        "--latency", type=_non_negative_float, default=0.0, metavar="SECONDS", help="delay every answer"
+        "--retry-after",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="send a Retry-After header with every 429 (Autopilot documents none)",
     )
     sub.add_argument(
-        "--api-key-file", metavar="PATH", help="accept the key in this file (default: a fresh random key)"
+        "--latency",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="hold every request this long (default: 0)",
     )
+    sub.add_argument(
+        "--fault-rate",
+        type=_fraction,
+        default=0.0,
+        metavar="P",
+        help="probability (0-1) that a request meets a random fault: 5xx, 429, reset, timeout (default: 0)",
+    )
+    sub.add_argument("--fault-seed", type=int, default=0, metavar="N", help="seed of the random faults")
     behaviour = sub.add_argument_group(
-        "ambiguous Autopilot behaviours (the API record is unclear; pick which one to play)"
+        "ambiguous Autopilot behaviours (the API record is unclear; pick which one the sandbox plays)"
     )
     behaviour.add_argument(
         "--bulk-invalid",
         choices=("reject", "drop"),
         default="reject",
-        help="a bulk upsert with an invalid contact: 400 for the whole request, or drop it silently",
+        help="a bulk upsert holding an invalid contact: 400 for the whole request, or drop it silently",
     )
     behaviour.add_argument(
         "--bulk-list",
@@ -352,10 +385,22 @@ def _add_sandbox_arguments(sub: argparse.ArgumentParser) -> None:
         "--duplicate-list",
         choices=("conflict", "create"),
         default="conflict",
-        help="creating a list whose name exists: 409, or a second list",
+        help="creating a list whose name is taken: 409, or a second list",
     )
     behaviour.add_argument(
         "--delete-status", type=int, choices=(200, 204), default=200, help="status of a successful DELETE"
+    )
+    behaviour.add_argument(
+        "--hook-style",
+        choices=("new", "old"),
+        default="new",
+        help='registering a REST hook answers {"hook_id"} (new) or 201 {"id"} (old docs)',
+    )
+    behaviour.add_argument(
+        "--error-style",
+        choices=("json", "code", "empty", "html"),
+        default="json",
+        help="the body of error answers",
     )
     sub.add_argument(
         "--json", action="store_true", help="print the URL and key as one JSON object, then serve"
@@ -373,6 +418,13 @@ def _non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
 
 
@@ -446,7 +498,7 @@ def _describe_failure(exc: BaseException) -> tuple[ExitCode, str]:
         return ExitCode.AUTH, f"the API key was refused: {exc}"
     if isinstance(exc, (APIError, APIConnectionError)):
         return ExitCode.FAILURE, str(exc)
-    if isinstance(exc, (ConfigurationError, StateError)):
+    if isinstance(exc, (ConfigurationError, StateError, SourceError)):
         return ExitCode.USAGE, str(exc)
     if isinstance(exc, OSError):
         where = f": {exc.filename}" if exc.filename else ""
@@ -484,7 +536,12 @@ def _read_api_key(api_key_file: str | None) -> str:
 
 
 def _make_client(
-    args: argparse.Namespace, console: _Console, *, api_key: str | None = None, base_url: str | None = None
+    args: argparse.Namespace,
+    console: _Console,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    rate: float | None = None,
 ) -> AutopilotClient:
     from ._client import AutopilotClient
 
@@ -496,9 +553,9 @@ def _make_client(
         options["base_url"] = url
     return AutopilotClient(
         key,
-        requests_per_second=args.rate,
-        timeout=(min(5.0, args.timeout), args.timeout),
-        max_retries=args.max_retries,
+        requests_per_second=rate or getattr(args, "rate", None) or _DEFAULT_RATE,
+        timeout=(min(5.0, args.timeout), args.timeout) if hasattr(args, "timeout") else (5.0, 30.0),
+        max_retries=getattr(args, "max_retries", 5),
         **options,
     )
 
@@ -575,36 +632,379 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- export
+# --------------------------------------------------------------------------- export and demo
 
 
 def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
-    raise _UsageError("export is not implemented yet")
+    _check_export_flags(args)
+    mapping = _mapping_from_args(args)
+    with contextlib.ExitStack() as stack:
+        if args.sandbox:
+            from .sandbox import Sandbox
+
+            sb = stack.enter_context(Sandbox())
+            client = _make_client(
+                args, console, api_key=sb.api_key, base_url=sb.url, rate=args.rate or _DEMO_RATE
+            )
+            print(
+                f"--sandbox: exporting into a local in-process sandbox at {sb.url}; nothing is sent to "
+                f"Autopilot, and the sandbox is gone when this command ends.",
+                file=console.stderr,
+                flush=True,
+            )
+        elif args.dry_run:
+            # plan() makes no API call, so a dry run works without a key (but uses one when given).
+            has_key = args.api_key_file is not None or os.environ.get(KEY_ENV, "").strip()
+            client = _make_client(args, console, api_key=None if has_key else _PLACEHOLDER_KEY)
+        else:
+            client = _make_client(args, console)
+        stack.callback(client.close)
+        rows = stack.enter_context(_open_rows(args.source, args.entity))
+        report = _run_export(
+            console,
+            client,
+            mapping,
+            rows,
+            segment=args.segment,
+            display=_progress_mode(console, enabled=not args.no_progress, plain_fallback=False),
+            dry_run=args.dry_run,
+            exporter_options=_exporter_options(args),
+            export_options=_export_options(args),
+            report_path=args.report,
+            rejections_path=args.rejections,
+        )
+    _show_report(console, report)
+    _write_outputs(console, report, report_path=args.report, rejections_path=args.rejections)
+    return _export_exit_code(report)
+
+
+def _exporter_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {"max_profiles": args.max_profiles or None, "concurrency": args.concurrency}
+    # Passed only when asked for, so a plain export works with any Exporter that has the core options.
+    if args.state:
+        options["state"] = args.state
+    if args.on_leave != "keep":
+        options["on_leave"] = args.on_leave
+    return options
+
+
+def _export_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: True for name in ("full", "force") if getattr(args, name)}
 
 
 def _cmd_demo(args: argparse.Namespace, console: _Console) -> int:
-    raise _UsageError("demo is not implemented yet")
+    from .sandbox import Sandbox
+    from .sources import sample_mapping_path, sample_segment_path
+
+    mapping = _load_mapping(sample_mapping_path())
+    sample = sample_segment_path()
+    if args.rejections:
+        _check_output_path(args.rejections, "--rejections", rejection_file=True)
+        rejections_path = args.rejections
+    else:
+        rejections_path = str(Path(tempfile.mkdtemp(prefix="autopilot-segments-demo-")) / "rejected.csv")
+    with contextlib.ExitStack() as stack:
+        sb = stack.enter_context(Sandbox(rate_limit=args.rate))
+        client = _make_client(
+            args, console, api_key=sb.api_key, base_url=sb.url, rate=args.rate or _DEMO_RATE
+        )
+        stack.callback(client.close)
+        rows = stack.enter_context(_open_rows(str(sample), None))
+        pacing = f", paced at {args.rate:g} requests/s" if args.rate else ""
+        console.note(
+            f"Started a local Autopilot sandbox at {sb.url} (no key or network needed{pacing}).\n"
+            f"Exporting the bundled sample segment ({sample.name}) into the list {DEMO_SEGMENT!r}...\n"
+        )
+        report = _run_export(
+            console,
+            client,
+            mapping,
+            rows,
+            segment=DEMO_SEGMENT,
+            display=_progress_mode(console, enabled=not args.no_progress, plain_fallback=True),
+            total=_count_rows(sample),
+        )
+    _show_report(console, report)
+    _write_outputs(console, report, report_path=None, rejections_path=rejections_path)
+    return _export_exit_code(report)
+
+
+def _check_export_flags(args: argparse.Namespace) -> None:
+    if args.sandbox and args.base_url:
+        raise _UsageError("--sandbox and --base-url exclude each other: --sandbox starts its own server")
+    if args.sandbox and args.api_key_file:
+        raise _UsageError("--sandbox needs no key: drop --api-key-file (the sandbox makes its own key)")
+    if args.on_leave == "remove" and not args.state:
+        raise _UsageError(
+            "--on-leave remove needs --state FILE: the state remembers who was exported, "
+            "so leavers can be found"
+        )
+    if args.report:
+        _check_output_path(args.report, "--report")
+    if args.rejections:
+        _check_output_path(args.rejections, "--rejections", rejection_file=True)
+
+
+def _check_output_path(path: str, flag: str, *, rejection_file: bool = False) -> None:
+    """Fail before exporting, not after, when an output file cannot be written."""
+    target = Path(path)
+    if rejection_file and target.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+        raise _UsageError(f"{flag} {path}: name the file *.csv or *.jsonl so its format is clear")
+    if not target.parent.is_dir():
+        raise _UsageError(f"{flag} {path}: the folder {target.parent} does not exist")
+    if target.is_dir():
+        raise _UsageError(f"{flag} {path} is a folder; give a file name")
+
+
+def _mapping_from_args(args: argparse.Namespace) -> FieldMapping:
+    from ._fields import CustomField
+    from ._mapping import FieldMapping
+
+    from_flags = args.email_column is not None or args.field or args.custom
+    if args.mapping and from_flags:
+        raise _UsageError(
+            "--mapping cannot be combined with --email-column, --field or --custom: "
+            "put the whole mapping in the file, or build it from flags"
+        )
+    if args.mapping:
+        return _load_mapping(Path(args.mapping))
+    if args.email_column is None:
+        raise _UsageError(
+            "say how to map the rows: --email-column COL (with --field/--custom), or --mapping FILE"
+        )
+    fields: dict[str, str] = {}
+    for spec in args.field:
+        name, sep, column = (part.strip() for part in spec.partition("="))
+        if not (sep and name and column):
+            raise _UsageError(f"--field {spec!r}: expected FIELD=COLUMN, e.g. --field FirstName=first_name")
+        if name in fields:
+            raise _UsageError(f"--field {name} is given twice")
+        fields[name] = column
+    custom: list[CustomField] = []
+    for spec in args.custom:
+        name, field_type, column = _parse_custom(spec)
+        custom.append(CustomField(name, field_type, source=column))  # type: ignore[arg-type]
+    return FieldMapping(email=args.email_column, fields=fields, custom=custom)
+
+
+def _parse_custom(spec: str) -> tuple[str, str, str | None]:
+    """`"Loyalty Points:integer=points"` -> ("Loyalty Points", "integer", "points"); without `=COL` the
+    column is named like the field."""
+    head, sep, column = spec.partition("=")
+    name, colon, field_type = head.rpartition(":")
+    name, field_type, column = name.strip(), field_type.strip().lower(), column.strip()
+    if not (colon and name) or (sep and not column):
+        raise _UsageError(
+            f"--custom {spec!r}: expected NAME:TYPE=COLUMN, e.g. --custom 'Loyalty Points:integer=points'"
+        )
+    if field_type not in _CUSTOM_TYPES:
+        raise _UsageError(f"--custom {spec!r}: TYPE must be one of {', '.join(_CUSTOM_TYPES)}")
+    return name, field_type, column or None
+
+
+def _load_mapping(path: Path) -> FieldMapping:
+    from ._mapping import FieldMapping
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the mapping file {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"the mapping file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"the mapping file {path} must hold a JSON object")
+    return FieldMapping.from_dict(data)
+
+
+def _count_rows(csv_path: Path) -> int | None:
+    """Rows in a CSV file, for the progress bar's total (None when it cannot be read quickly)."""
+    import csv
+
+    try:
+        with csv_path.open(newline="", encoding="utf-8") as fh:
+            return max(sum(1 for _ in csv.reader(fh)) - 1, 0)
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def _open_rows(source: str, entity: str | None) -> Iterator[Iterator[Mapping[str, Any]]]:
+    """The source's rows, streamed, and closed (with the file) however the export ends."""
+    from .sources import open_source
+
+    rows = open_source(source, entity=entity)
+    try:
+        yield rows
+    finally:
+        close = getattr(rows, "close", None)
+        if callable(close):
+            close()
+
+
+def _run_export(
+    console: _Console,
+    client: AutopilotClient,
+    mapping: FieldMapping,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    segment: str,
+    display: str,
+    total: int | None = None,
+    dry_run: bool = False,
+    exporter_options: Mapping[str, Any] | None = None,
+    export_options: Mapping[str, Any] | None = None,
+    report_path: str | None = None,
+    rejections_path: str | None = None,
+) -> ExportReport:
+    from ._exporter import Exporter
+
+    with _ProgressDisplay(display, console.stderr, segment=segment, total=total) as progress:
+        exporter = Exporter(client, mapping, on_progress=progress.update, **dict(exporter_options or {}))
+        try:
+            if dry_run:
+                return exporter.plan(rows, segment=segment)
+            return exporter.export(rows, segment=segment, **dict(export_options or {}))
+        except ExportError as exc:
+            # The export stopped early; keep what it did so far where the user asked for it.
+            progress.close()
+            _write_outputs(console, exc.report, report_path=report_path, rejections_path=rejections_path)
+            raise
+
+
+def _show_report(console: _Console, report: ExportReport) -> None:
+    if console.json_mode:
+        console.emit_json(report.to_dict())
+    else:
+        console.out(report.summary())
+
+
+def _write_outputs(
+    console: _Console, report: ExportReport, *, report_path: str | None, rejections_path: str | None
+) -> None:
+    if report_path:
+        Path(report_path).write_text(
+            json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        console.note(f"Report written to {report_path}")
+    if rejections_path:
+        report.write_rejections(rejections_path)
+        console.note(f"{len(report.rejected):,} rejected rows written to {rejections_path}")
+
+
+def _export_exit_code(report: ExportReport) -> ExitCode:
+    if not report.ok:
+        # Stopped early, or rows failed for a transient reason (server errors, timeouts): re-run it.
+        return ExitCode.FAILURE
+    return ExitCode.REJECTED_ROWS if report.rejected else ExitCode.OK
+
+
+# --------------------------------------------------------------------------- progress display
+
+
+def _progress_mode(console: _Console, *, enabled: bool, plain_fallback: bool) -> str:
+    """ "tqdm" or "line" on a terminal; off the terminal "plain" (a line now and then) or "off"."""
+    if not enabled:
+        return "off"
+    if console.stderr.isatty():
+        try:
+            import tqdm  # noqa: F401
+        except ImportError:
+            return "line"
+        return "tqdm"
+    return "plain" if plain_fallback else "off"
+
+
+@attrs.define
+class _ProgressDisplay:
+    """Shows the exporter's `Progress` snapshots on stderr: a tqdm bar, a rewritten line, or plain lines."""
+
+    mode: str
+    stream: TextIO
+    segment: str
+    total: int | None = None
+    clock: Callable[[], float] = time.monotonic
+    plain_interval: float = 2.0
+    _bar: Any = None
+    _shown: int = 0
+    _last_plain: float | None = None
+    _last: Progress | None = None
+    _last_printed: Progress | None = None
+    _closed: bool = False
+
+    def __enter__(self) -> _ProgressDisplay:
+        if self.mode == "tqdm":
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=self.total, desc=self.segment, unit="row", file=self.stream, dynamic_ncols=True
+            )
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def update(self, progress: Progress) -> None:
+        self._last = progress
+        if self.mode == "tqdm":
+            self._bar.update(progress.rows_seen - self._shown)
+            self._shown = progress.rows_seen
+            self._bar.set_postfix(exported=progress.exported, rejected=progress.rejected, refresh=False)
+        elif self.mode == "line":
+            self.stream.write("\r" + self._describe(progress))
+            self.stream.flush()
+        elif self.mode == "plain":
+            now = self.clock()
+            if self._last_plain is None or now - self._last_plain >= self.plain_interval:
+                self._last_plain = now
+                self._last_printed = progress
+                print(self._describe(progress), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._bar is not None:
+            self._bar.close()
+        elif self.mode == "line" and self._last is not None:
+            self.stream.write("\n")
+        elif self.mode == "plain" and self._last is not None and self._last is not self._last_printed:
+            print(self._describe(self._last), file=self.stream, flush=True)
+
+    def _describe(self, progress: Progress) -> str:
+        of_total = f"/{self.total:,}" if self.total else ""
+        return (
+            f"{self.segment}: {progress.rows_seen:,}{of_total} rows read, {progress.exported:,} exported, "
+            f"{progress.rejected:,} rejected ({progress.rate:,.0f} rows/s)"
+        )
 
 
 # --------------------------------------------------------------------------- sandbox
 
 
 def _cmd_sandbox(args: argparse.Namespace, console: _Console) -> int:
-    from .sandbox import Sandbox
+    from .sandbox import FaultPlan, Sandbox
 
-    api_key = _read_api_key(args.api_key_file) if args.api_key_file else None
     sandbox = Sandbox(
+        api_key=_sandbox_key(args.api_key_file),
+        port=args.port,
         rate_limit=args.rate,
+        retry_after=args.retry_after,
         latency=args.latency,
         bulk_invalid=args.bulk_invalid,
         bulk_list=args.bulk_list,
         duplicate_list=args.duplicate_list,
         delete_status=args.delete_status,
-        api_key=api_key,
-        port=args.port,
+        hook_style=args.hook_style,
+        error_style=args.error_style,
+        faults=FaultPlan(rate=args.fault_rate, seed=args.fault_seed) if args.fault_rate else None,
     )
-    # SIGTERM (e.g. from a process manager) should shut the server down as cleanly as Ctrl+C does.
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    # Ctrl+C and SIGTERM (e.g. from a process manager) both shut the server down cleanly.
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with sandbox as sb:
             # The one place the key is printed: the user needs it to talk to the sandbox.
@@ -621,18 +1021,27 @@ def _cmd_sandbox(args: argparse.Namespace, console: _Console) -> int:
                     file=console.stdout,
                     flush=True,
                 )
-            with contextlib.suppress(KeyboardInterrupt):
-                while True:
-                    time.sleep(3600)
+            while not stop.wait(0.5):
+                pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print("sandbox stopped", file=console.stderr, flush=True)
     return ExitCode.OK
 
 
-def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-# Names used by the export/demo implementations below (kept for the type checker until they land).
-_unused = (Iterable, Iterator, tempfile)
+def _sandbox_key(api_key_file: str | None) -> str | None:
+    """The sandbox's key: from the file, or a new random one written to it (None: the sandbox picks)."""
+    if api_key_file is None:
+        return None
+    path = Path(api_key_file)
+    if path.exists():
+        return _read_api_key(api_key_file)
+    key = secrets.token_hex(16)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create the API key file {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key
