@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from ._client import AutopilotClient
+from ._emails import EmailError, normalize_email
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -22,6 +23,8 @@ from ._errors import (
     ServerError,
     StateError,
 )
+from ._fields import STANDARD_FIELDS, CustomField
+from ._mapping import FieldMapping, MappedContact
 from ._models import (
     BulkUpsertResult,
     ClientStats,
@@ -43,6 +46,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "REJECTION_REASONS",
+    "STANDARD_FIELDS",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -56,11 +60,15 @@ __all__ = [
     "ConflictError",
     "Contact",
     "ContactList",
+    "CustomField",
     "CustomFieldDefinition",
     "CustomFieldValue",
+    "EmailError",
     "ExportError",
+    "FieldMapping",
     "GuardrailError",
     "Hook",
+    "MappedContact",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -73,4 +81,5 @@ __all__ = [
     "StateError",
     "Trigger",
     "__version__",
+    "normalize_email",
 ]

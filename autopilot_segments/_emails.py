@@ -19,6 +19,8 @@ import re
 from encodings import idna
 from typing import Final
 
+from ._errors import AutopilotError
+
 __all__ = ["EmailError", "normalize_email"]
 
 MAX_LOCAL_LENGTH: Final = 64
@@ -35,7 +37,7 @@ _LDH_LABEL: Final = re.compile(r"[a-z0-9-]+")
 _DOTS: Final = re.compile("[.\u3002\uff0e\uff61]")
 
 
-class EmailError(ValueError):
+class EmailError(AutopilotError, ValueError):
     """An email address that cannot be used; the message says what is wrong, for a person to read."""
 
 
