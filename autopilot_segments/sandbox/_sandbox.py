@@ -92,7 +92,7 @@ class Sandbox:
             server = SandboxHTTPServer((self._host, self._requested_port), self._app)
             thread = threading.Thread(
                 target=server.serve_forever,
-                kwargs={"poll_interval": 0.05},
+                kwargs={"poll_interval": 0.01},
                 name="autopilot-sandbox",
                 daemon=True,
             )

@@ -1,0 +1,96 @@
+"""`python -m autopilot_segments.sandbox`: serve a local Autopilot until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from ._faults import FaultPlan
+from ._sandbox import Sandbox
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m autopilot_segments.sandbox",
+        description="Serve a local, in-memory Autopilot REST API v1 until Ctrl-C.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default: 8080; 0 picks a free one)")
+    parser.add_argument(
+        "--api-key-file",
+        type=Path,
+        help="read the API key from this file; if it does not exist, write a new random key to it",
+    )
+    parser.add_argument("--rate", type=float, default=None, help="requests per second (default: unlimited)")
+    parser.add_argument("--retry-after", type=float, default=None, help="seconds for Retry-After on 429s")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds each request is held (default: 0)"
+    )
+    parser.add_argument("--bulk-invalid", choices=("reject", "drop"), default="reject")
+    parser.add_argument("--bulk-list", choices=("honoured", "ignored"), default="honoured")
+    parser.add_argument("--duplicate-list", choices=("conflict", "create"), default="conflict")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="probability of a random fault (0-1)")
+    parser.add_argument("--fault-seed", type=int, default=0, help="seed of the random faults")
+    return parser
+
+
+def _api_key(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    if path.exists():
+        key = path.read_text(encoding="utf-8").strip()
+        if not key:
+            raise SystemExit(f"{path} is empty: put an API key in it, or delete it to get a new one")
+        return key
+    key = secrets.token_hex(16)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        sandbox = Sandbox(
+            api_key=_api_key(args.api_key_file),
+            host=args.host,
+            port=args.port,
+            rate_limit=args.rate,
+            retry_after=args.retry_after,
+            latency=args.latency,
+            bulk_invalid=args.bulk_invalid,
+            bulk_list=args.bulk_list,
+            duplicate_list=args.duplicate_list,
+            faults=FaultPlan(rate=args.fault_rate, seed=args.fault_seed) if args.fault_rate else None,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    with sandbox:
+        # The one place the key is shown: the user has to copy it into their client configuration.
+        print(f"Autopilot sandbox listening at {sandbox.url}", flush=True)
+        print(f"API key: {sandbox.api_key}", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        while not stop.wait(0.5):
+            pass
+    print("Sandbox stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
