@@ -38,6 +38,7 @@ from ._models import (
 )
 from ._ratelimit import RateLimiter
 from ._rejections import REJECTION_REASONS, Rejection, RejectionReason
+from ._state import RunRecord
 from ._version import __version__
 from .sources import SourceError
 
@@ -75,6 +76,7 @@ __all__ = [
     "RateLimiter",
     "Rejection",
     "RejectionReason",
+    "RunRecord",
     "ServerError",
     "SmartSegment",
     "SourceError",
