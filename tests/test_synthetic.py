@@ -152,7 +152,7 @@ def test_memory_stays_constant_however_many_rows() -> None:
         finally:
             tracemalloc.stop()
 
-    small, large = peak(2_000), peak(60_000)
+    small, large = peak(1_000), peak(20_000)
     assert large < 100_000
     assert large < small * 1.5
 
