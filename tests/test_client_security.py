@@ -1,0 +1,177 @@
+"""The API key never leaks: not in reprs, exceptions (or their chains), logs at DEBUG, or error bodies."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import socket
+import traceback
+from collections.abc import Callable, Iterator
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from autopilot_segments import (
+    AutopilotClient,
+    AutopilotError,
+    ConfigurationError,
+)
+from autopilot_segments.sandbox import Sandbox
+
+KEY = "0123456789abcdef0123456789abcdef"
+
+
+def _no_sleep(_seconds: float) -> None:
+    return None
+
+
+def _all_text_of(exc: BaseException) -> str:
+    """Everything an exception could show: str, repr, args, attributes, and its whole chain."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts += [str(current), repr(current), repr(current.args), repr(vars(current))]
+        parts += traceback.format_exception(type(current), current, current.__traceback__)
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def http_client(httpserver: HTTPServer) -> Iterator[AutopilotClient]:
+    with AutopilotClient(
+        KEY, base_url=httpserver.url_for("/v1"), requests_per_second=1000, max_retries=1, sleep=_no_sleep
+    ) as client:
+        yield client
+
+
+def _echo_key(request: Request) -> Response:
+    # A hostile or buggy server that echoes the key back in its error body (and varies its case).
+    key = request.headers.get("autopilotapikey", "")
+    return Response(
+        f'{{"error": "Unauthorized", "message": "key {key} / {key.upper()} not valid"}}',
+        status=401,
+        content_type="application/json",
+    )
+
+
+def test_reprs_never_show_the_key() -> None:
+    with AutopilotClient(KEY) as client:
+        for text in (repr(client), str(client), repr(vars(client)), repr(client._transport.__dict__)):
+            assert KEY not in text
+        assert client.account_fingerprint[:12] in repr(client)
+
+
+def test_a_client_cannot_be_pickled() -> None:
+    with AutopilotClient(KEY) as client, pytest.raises(TypeError):
+        pickle.dumps(client)
+
+
+def test_an_echoed_key_is_redacted_from_errors(http_client: AutopilotClient, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/account").respond_with_handler(_echo_key)
+    with pytest.raises(AutopilotError) as info:
+        http_client.account()
+    text = _all_text_of(info.value)
+    assert KEY not in text.lower()
+    assert "[REDACTED]" in info.value.body  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    ["refused", "timeout", "error_status", "bad_json", "echo"],
+)
+def test_no_exception_carries_the_key(httpserver: HTTPServer, scenario: str) -> None:
+    url = httpserver.url_for("/v1")
+    timeout: float = 5.0
+    if scenario == "refused":
+        url = f"http://127.0.0.1:{_closed_port()}/v1"
+    elif scenario == "timeout":
+        httpserver.expect_request("/v1/account").respond_with_handler(_slow)
+        timeout = 0.05
+    elif scenario == "error_status":
+        httpserver.expect_request("/v1/account").respond_with_data("<html>boom</html>", status=500)
+    elif scenario == "bad_json":
+        httpserver.expect_request("/v1/account").respond_with_data("{oops", status=200)
+    else:
+        httpserver.expect_request("/v1/account").respond_with_handler(_echo_key)
+    with (
+        AutopilotClient(KEY, base_url=url, timeout=timeout, max_retries=1, sleep=_no_sleep) as client,
+        pytest.raises(AutopilotError) as info,
+    ):
+        client.account()
+    assert KEY not in _all_text_of(info.value).lower()
+    # the requests exception (which holds the prepared request and so the key header) is not chained
+    assert info.value.__cause__ is None or not hasattr(info.value.__cause__, "request")
+    assert info.value.__context__ is None or not hasattr(info.value.__context__, "request")
+
+
+def _slow(_request: Request) -> Response:
+    import time
+
+    time.sleep(0.3)
+    return Response("{}", status=200)
+
+
+def test_the_key_never_reaches_the_logs_even_at_debug(
+    caplog: pytest.LogCaptureFixture, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/v1/contacts", method="POST").respond_with_handler(_sequence_503_then_ok())
+    httpserver.expect_request("/v1/account").respond_with_handler(_echo_key)
+    httpserver.expect_request("/v1/lists").respond_with_data("", status=429)
+    with caplog.at_level(logging.DEBUG):  # root logger: urllib3's and requests' loggers included
+        with AutopilotClient(
+            KEY, base_url=httpserver.url_for("/v1"), requests_per_second=1000, max_retries=2, sleep=_no_sleep
+        ) as client:
+            client.upsert_contacts([{"Email": "secret.person@example.com"}])
+            for call in (client.account, client.lists):
+                with pytest.raises(AutopilotError):
+                    call()
+        with pytest.raises(ConfigurationError):
+            AutopilotClient(KEY[:-1])
+    text = caplog.text + "\n".join(repr(r.__dict__) for r in caplog.records)
+    assert KEY not in text
+    assert KEY[:-1] not in text
+    # the capture really saw urllib3's debug lines and our own
+    assert any(r.name.startswith("urllib3") for r in caplog.records)
+    ours = [r for r in caplog.records if r.name == "autopilot_segments.client"]
+    assert ours
+    # our own lines never carry an email address, at any level
+    assert not any("secret.person" in r.getMessage() for r in ours)
+    assert not any(r.levelno >= logging.INFO and "@" in r.getMessage() for r in ours)
+
+
+def test_emails_in_paths_are_redacted_from_our_debug_log(caplog: pytest.LogCaptureFixture) -> None:
+    with Sandbox() as sb:
+        sb.add_contacts([{"Email": "private@example.com"}])
+        with caplog.at_level(logging.DEBUG, logger="autopilot_segments.client"):
+            with AutopilotClient(sb.api_key, base_url=sb.url, requests_per_second=1000) as client:
+                client.get_contact("private@example.com")
+            ours = [r.getMessage() for r in caplog.records if r.name == "autopilot_segments.client"]
+    assert any("GET /v1/contact/<email> -> 200" in line for line in ours), ours
+    assert not any("private" in line for line in ours)
+    assert sb.api_key not in caplog.text
+
+
+def _sequence_503_then_ok() -> Callable[[Request], Response]:
+    answers = [
+        Response("", status=503),
+        Response(
+            '{"contact_ids": ["person_1"], "email_contact_map": {"secret.person@example.com": "person_1"}}',
+            status=200,
+            content_type="application/json",
+        ),
+    ]
+
+    def handler(_request: Request) -> Response:
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    return handler
