@@ -339,4 +339,4 @@ def test_fault_plan_validation() -> None:
         FaultPlan(kinds=())
     with pytest.raises(ValueError):
         FaultPlan(kinds=("500", "teapot"))
-    assert FaultPlan(kinds=["delay:0.1"]).kinds == ("delay:0.1",)  # type: ignore[arg-type]
+    assert FaultPlan(kinds=["delay:0.1"]).kinds == ("delay:0.1",)

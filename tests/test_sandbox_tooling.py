@@ -119,7 +119,7 @@ def test_sandbox_fixture_rejects_bad_switches_when_defined() -> None:
         sandbox_fixture(bulk_list="sometimes")
     assert sandbox_pkg.sandbox_fixture is sandbox_fixture
     with pytest.raises(AttributeError):
-        _ = sandbox_pkg.no_such_name  # type: ignore[attr-defined]
+        _ = sandbox_pkg.no_such_name
 
 
 def test_stop_closes_idle_keep_alive_connections_and_the_port() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any, Final
 
 import attrs
@@ -49,7 +49,15 @@ def _validate_rate(_instance: Any, _attribute: Any, rate: float) -> None:
         raise ValueError(f"FaultPlan.rate must be between 0 and 1, got {rate!r}")
 
 
-def _upper_methods(methods: Sequence[str] | None) -> tuple[str, ...] | None:
+def _to_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
+    return tuple(kinds)
+
+
+def _to_rate(rate: float) -> float:
+    return float(rate)
+
+
+def _upper_methods(methods: Iterable[str] | None) -> tuple[str, ...] | None:
     return None if methods is None else tuple(m.upper() for m in methods)
 
 
@@ -62,8 +70,8 @@ class FaultPlan:
     restrict which requests are eligible; None means all.
     """
 
-    rate: float = attrs.field(default=0.0, converter=float, validator=_validate_rate)
-    kinds: tuple[str, ...] = attrs.field(default=FAULT_KINDS, converter=tuple, validator=_validate_kinds)
+    rate: float = attrs.field(default=0.0, converter=_to_rate, validator=_validate_rate)
+    kinds: tuple[str, ...] = attrs.field(default=FAULT_KINDS, converter=_to_kinds, validator=_validate_kinds)
     seed: int = 0
     methods: tuple[str, ...] | None = attrs.field(default=None, converter=_upper_methods)
     path_prefix: str | None = None
