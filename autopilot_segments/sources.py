@@ -282,10 +282,11 @@ def from_dataframe(df: Any, *, chunk_size: int = _DEFAULT_CHUNK) -> Iterator[Row
     if chunk_size < 1:
         raise SourceError(f"chunk_size must be >= 1, got {chunk_size!r}")
     names = _check_header([str(c) for c in df.columns], "DataFrame")
-    return _dataframe_rows(df, names, chunk_size, _pandas_converter(pd))
+    return _dataframe_rows(df, names, chunk_size, _column_converter(pd))
 
 
-def _pandas_converter(pd: Any) -> Callable[[Any], Any]:
+def _column_converter(pd: Any) -> Callable[[Any], list[Any]]:
+    """A function turning one column (a Series) into a list of plain Python values."""
     import numpy as np
 
     timestamp, timedelta, na, nat = pd.Timestamp, pd.Timedelta, pd.NA, pd.NaT
@@ -315,16 +316,29 @@ def _pandas_converter(pd: Any) -> Callable[[Any], Any]:
             return None if math.isnan(value) else float(value)
         return value
 
-    return convert
+    def column_values(series: Any) -> list[Any]:
+        dtype = series.dtype
+        # Column by column, so the common numpy dtypes skip the per-value type dispatch.
+        if isinstance(dtype, np.dtype) and dtype.kind in "biu":
+            return list(series.tolist())  # never missing, already Python ints/bools
+        if isinstance(dtype, np.dtype) and dtype.kind == "f":
+            return [None if v != v else v for v in series.tolist()]  # v != v: NaN
+        return [convert(v) for v in series.tolist()]
+
+    return column_values
 
 
 def _dataframe_rows(
-    df: Any, names: list[str], chunk_size: int, convert: Callable[[Any], Any]
+    df: Any, names: list[str], chunk_size: int, column_values: Callable[[Any], list[Any]]
 ) -> Iterator[Row]:
     for start in range(0, len(df), chunk_size):
         chunk = df.iloc[start : start + chunk_size]
-        for values in chunk.itertuples(index=False, name=None):
-            yield {name: convert(value) for name, value in zip(names, values, strict=True)}
+        if not names:
+            yield from ({} for _ in range(len(chunk)))
+            continue
+        columns = [column_values(chunk.iloc[:, i]) for i in range(len(names))]
+        for values in zip(*columns, strict=True):
+            yield dict(zip(names, values, strict=True))
 
 
 # -------------------------------------------------------------------------------------------- Parquet
