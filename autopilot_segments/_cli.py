@@ -144,12 +144,23 @@ class _RedactingFormatter(logging.Formatter):
         return self._console.redact(super().format(record))
 
 
-def _enable_debug_logging(console: _Console) -> None:
+@contextlib.contextmanager
+def _debug_logging(console: _Console, enabled: bool) -> Iterator[None]:
+    """DEBUG logging to stderr for the duration of the command (undone after, for in-process callers)."""
+    if not enabled:
+        yield
+        return
     handler = logging.StreamHandler(console.stderr)
     handler.setFormatter(_RedactingFormatter(console))
     root = logging.getLogger()
+    previous_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
 
 
 # --------------------------------------------------------------------------- the parser
@@ -452,23 +463,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     _refuse_key_on_command_line(parser, arguments)
     args = parser.parse_args(arguments)
     console = _Console(sys.stdout, sys.stderr, json_mode=bool(getattr(args, "json", False)))
-    if args.debug:
-        _enable_debug_logging(console)
     handler: Callable[[argparse.Namespace, _Console], int] = args.handler
-    try:
-        return int(handler(args, console))
-    except _UsageError as exc:
-        command_parser: argparse.ArgumentParser = args.command_parser
-        _parser_error(command_parser, console.redact(str(exc)))
-    except KeyboardInterrupt:
-        console.error("interrupted")
-        return ExitCode.INTERRUPTED
-    except Exception as exc:
-        code, message = _describe_failure(exc)
-        if args.debug:
-            console.stderr.write(console.redact(traceback.format_exc()))
-        console.error(message)
-        return code
+    with _debug_logging(console, args.debug):
+        try:
+            return int(handler(args, console))
+        except _UsageError as exc:
+            command_parser: argparse.ArgumentParser = args.command_parser
+            _parser_error(command_parser, console.redact(str(exc)))
+        except KeyboardInterrupt:
+            console.error("interrupted")
+            return ExitCode.INTERRUPTED
+        except Exception as exc:
+            code, message = _describe_failure(exc)
+            if args.debug:
+                console.stderr.write(console.redact(traceback.format_exc()))
+            console.error(message)
+            return code
 
 
 def _refuse_key_on_command_line(parser: argparse.ArgumentParser, arguments: Sequence[str]) -> None:

@@ -1,0 +1,205 @@
+"""The command's flag parsing, validation and display, run in-process (fast; no network is touched).
+
+Dry runs make no API call, so they exercise the mapping flags end to end without a server.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from autopilot_segments import Progress
+from autopilot_segments._cli import ExitCode, _ProgressDisplay, _table, main
+
+KEY_ENV = "AUTOPILOT_API_KEY"
+
+
+@pytest.fixture(autouse=True)
+def _no_key_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    path = tmp_path / "segment.csv"
+    path.write_text(
+        "email,first,points,tier\nada@example.com,Ada,10,gold\nbob@example.com,Bob,ten,silver\n,Nobody,1,\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_mapping_flags_build_the_mapping_a_dry_run_applies(
+    source: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["export", str(source), "--segment", "S", "--dry-run", "--json", "--no-progress",
+         "--email-column", "email", "--field", "FirstName=first",
+         "--custom", "Loyalty Points:integer=points", "--custom", "Tier:string"]
+    )  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == ExitCode.REJECTED_ROWS
+    assert report["dry_run"] is True
+    assert report["exported"] == 1
+    reasons = {(r["row"], r["reason"], r["field"]) for r in report["rejected"]}
+    assert reasons == {(2, "invalid_value", "points"), (3, "missing_email", "email")}
+
+
+def test_a_clean_dry_run_exits_0_and_prints_the_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "clean.jsonl"
+    path.write_text('{"mail": "a@example.com"}\n{"mail": "b@example.com"}\n', encoding="utf-8")
+    code = main(["export", str(path), "--segment", "Clean", "--email-column", "mail", "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == ExitCode.OK
+    assert "2 rows: 2 would export" in out
+    assert "dry run" in out
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--custom", "Points=points", "--email-column", "email"], "expected NAME:TYPE=COLUMN"),
+        (["--custom", "Points:money=points", "--email-column", "email"], "TYPE must be one of"),
+        (["--custom", "Points:integer=", "--email-column", "email"], "expected NAME:TYPE=COLUMN"),
+        (["--field", "FirstName", "--email-column", "email"], "expected FIELD=COLUMN"),
+        (["--field", "FirstName=a", "--field", "FirstName=b", "--email-column", "email"], "given twice"),
+        (["--field", "FirstName=first"], "--email-column COL"),
+        (["--mapping", "m.json", "--custom", "A:string=a"], "--mapping cannot be combined"),
+        (
+            ["--email-column", "email", "--sandbox", "--base-url", "http://127.0.0.1:9/v1"],
+            "exclude each other",
+        ),
+        (["--email-column", "email", "--sandbox", "--api-key-file", "k"], "--sandbox needs no key"),
+        (["--email-column", "email", "--on-leave", "remove"], "--on-leave remove needs --state"),
+        (["--email-column", "email", "--rejections", "out.txt"], "*.csv or *.jsonl"),
+        (["--email-column", "email", "--report", "/no/such/folder/r.json"], "does not exist"),
+        (["--email-column", "email", "--concurrency", "0"], "must be >= 1"),
+        (["--email-column", "email", "--rate", "-5"], "must be > 0"),
+    ],
+)
+def test_bad_flag_combinations_are_usage_errors(
+    source: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["export", str(source), "--segment", "S", "--dry-run", *flags])
+    assert exited.value.code == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert message in err
+    assert "usage: autopilot-segments export" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--email-column", "email", "--field", "Firstname=first"], "FirstName"),  # suggests the spelling
+        (["--email-column", "email", "--custom", "Bad--Name:string=tier"], "--"),
+        (["--mapping", "{missing}"], "cannot read the mapping file"),
+        (["--mapping", "{not_json}"], "is not valid JSON"),
+    ],
+)
+def test_configuration_errors_exit_2_with_one_clear_line(
+    source: Path, tmp_path: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "not.json").write_text("{email: nope", encoding="utf-8")
+    names = {"{missing}": str(tmp_path / "missing.json"), "{not_json}": str(tmp_path / "not.json")}
+    code = main(["export", str(source), "--segment", "S", "--dry-run", *[names.get(f, f) for f in flags]])
+    err = capsys.readouterr().err
+    assert code == ExitCode.USAGE
+    assert err.startswith("autopilot-segments: error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_an_unreadable_source_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["export", str(tmp_path / "nope.csv"), "--segment", "S", "--email-column", "e", "--dry-run"])
+    assert code == ExitCode.USAGE
+    assert "nope.csv" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "is empty"),
+        ("  \n", "is empty"),
+        ("zebra quokka\n", "only the key"),
+        ("wombat\nplatypus\n", "only the key"),
+    ],
+)
+def test_a_bad_key_file_is_reported_without_its_content(
+    tmp_path: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(content, encoding="utf-8")
+    assert main(["ping", "--api-key-file", str(key_file)]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert message in err
+    for word in content.split():
+        assert word not in err
+
+
+def test_a_malformed_key_is_refused_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "this-is-not-a-key-but-still-secret"
+    key_file = tmp_path / "key"
+    key_file.write_text(secret, encoding="utf-8")
+    assert main(["ping", "--api-key-file", str(key_file), "--base-url", "http://127.0.0.1:9/v1"]) == 2
+    err = capsys.readouterr().err
+    assert "32 hexadecimal characters" in err
+    assert secret not in err
+
+
+def progress(rows: int, exported: int, rejected: int) -> Progress:
+    return Progress(
+        segment="VIP",
+        rows_seen=rows,
+        exported=exported,
+        rejected=rejected,
+        api_calls=1,
+        elapsed=1.0,
+        rate=rows,
+    )
+
+
+def test_line_progress_rewrites_one_line_and_ends_it() -> None:
+    stream = io.StringIO()
+    with _ProgressDisplay("line", stream, segment="VIP", total=300) as display:
+        display.update(progress(100, 90, 10))
+        display.update(progress(300, 280, 20))
+    text = stream.getvalue()
+    assert text.count("\r") == 2
+    assert text.endswith("\n")
+    assert "VIP: 300/300 rows read, 280 exported, 20 rejected" in text
+
+
+def test_plain_progress_prints_at_most_one_line_per_interval_and_the_last_state() -> None:
+    now = [0.0]
+    stream = io.StringIO()
+    display = _ProgressDisplay("plain", stream, segment="VIP", clock=lambda: now[0], plain_interval=2.0)
+    with display:
+        for second, rows in enumerate((100, 200, 300, 400, 500)):
+            now[0] = float(second)
+            display.update(progress(rows, rows, 0))
+    lines = stream.getvalue().splitlines()
+    # t=0 and t=2 and t=4 pass the interval; t=4 is also the last state, so it is not repeated.
+    assert [line.split(":")[1].split()[0] for line in lines] == ["100", "300", "500"]
+
+
+def test_progress_off_writes_nothing() -> None:
+    stream = io.StringIO()
+    with _ProgressDisplay("off", stream, segment="VIP") as display:
+        display.update(progress(10, 10, 0))
+    assert stream.getvalue() == ""
+
+
+def test_table_aligns_columns() -> None:
+    text = _table(("list_id", "title"), [["contactlist_1", "VIP"], ["c2", "Newsletter subscribers"]])
+    header, rule, first, second = text.splitlines()
+    assert header.split() == ["LIST_ID", "TITLE"]
+    assert first.index("VIP") == second.index("Newsletter") == header.index("TITLE")
+    assert rule.split() == ["-" * len("contactlist_1"), "-" * len("Newsletter subscribers")]
