@@ -35,7 +35,15 @@ from ._models import (
     Trigger,
 )
 from ._ratelimit import RateLimiter
-from ._transport import RetryHooks, SecretKey, StatsCounter, Transport, redact_path, redact_secret
+from ._transport import (
+    RetryHooks,
+    SecretKey,
+    StatsCounter,
+    Transport,
+    parse_retry_after,
+    redact_path,
+    redact_secret,
+)
 from ._version import __version__
 
 __all__ = ["API_KEY_ENV", "DEFAULT_BASE_URL", "MAX_BULK_CONTACTS", "AutopilotClient"]
@@ -394,7 +402,8 @@ class AutopilotClient:
         if status == 429:
             # Retried 429s were counted by the retry policy; this one came back to us.
             self._stats.add(rate_limited=1)
-            self._limiter.note_rate_limited(self._retry_after(response))
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), cap=self._max_retry_after)
+            self._limiter.note_rate_limited(retry_after)
             _log.info("Autopilot answered 429 after retries; slowing the whole client down")
         if not (200 <= status < 300 or status in also_ok):
             raise self._error_from(response, method, url)
@@ -408,16 +417,6 @@ class AutopilotClient:
             raise self._unexpected(
                 method, path, "the success answer is not valid JSON", status=status, response=response
             ) from None
-
-    def _retry_after(self, response: requests.Response) -> float | None:
-        value = response.headers.get("Retry-After")
-        if value is None:
-            return None
-        try:
-            seconds = float(value)
-        except ValueError:
-            return None
-        return max(0.0, min(seconds, self._max_retry_after)) if math.isfinite(seconds) else None
 
     def _parse(self, method: str, path: str, body: Any, parser: Callable[[Any], _T]) -> _T:
         try:

@@ -11,7 +11,7 @@ and takes a rate-limiter slot before every retry, because a retry is a request t
 
 from __future__ import annotations
 
-import logging
+import math
 import random
 import re
 import threading
@@ -36,11 +36,10 @@ __all__ = [
     "SecretKey",
     "StatsCounter",
     "Transport",
+    "parse_retry_after",
     "redact_path",
     "redact_secret",
 ]
-
-_log = logging.getLogger("autopilot_segments.client")
 
 RETRY_STATUSES: Final[frozenset[int]] = frozenset({429, 500, 502, 503, 504})
 _REPLAYABLE_METHODS: Final[frozenset[str]] = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST"})
@@ -49,6 +48,7 @@ _POOL_SIZE = 32  # comfortably above the ~16 concurrent requests an exporter run
 _BACKOFF_MAX = 30.0
 _EMAIL_SEGMENT = re.compile(r"[^/]*(?:@|%40)[^/]*", re.IGNORECASE)
 REDACTED: Final = "[REDACTED]"
+_RETRY_AFTER_PARSER: Final = Retry(0)
 
 
 class SecretKey:
@@ -77,6 +77,19 @@ def redact_secret(text: str, secret: SecretKey) -> str:
     if not key or key.lower() not in text.lower():
         return text
     return re.sub(re.escape(key), REDACTED, text, flags=re.IGNORECASE)
+
+
+def parse_retry_after(value: str | None, *, cap: float) -> float | None:
+    """Retry-After (seconds or an HTTP date) in seconds, capped at `cap`; None if absent or garbled."""
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = _RETRY_AFTER_PARSER.parse_retry_after(value)
+    except (InvalidHeader, ValueError, OverflowError):
+        return None
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, min(float(seconds), cap))
 
 
 def redact_path(path: str) -> str:
@@ -159,14 +172,8 @@ class CountingRetry(Retry):
 
     def capped_retry_after(self, response: BaseHTTPResponse) -> float | None:
         """The server's Retry-After in seconds, capped at `max_retry_after`; None if absent or garbled."""
-        try:
-            seconds = self.get_retry_after(response)
-        except InvalidHeader:
-            return None
-        if seconds is None:
-            return None
         cap = self.hooks.max_retry_after if self.hooks is not None else _BACKOFF_MAX
-        return max(0.0, min(float(seconds), cap))
+        return parse_retry_after(response.headers.get("Retry-After"), cap=cap)
 
     def get_backoff_time(self) -> float:
         # Exponential with "equal jitter": between half and all of factor * 2**(n-1), n = retries so far.

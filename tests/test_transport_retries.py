@@ -116,6 +116,16 @@ def test_retry_after_is_capped(httpserver: HTTPServer, fake: FakeTime) -> None:
     assert max(fake.sleeps) == 2.0
 
 
+def test_an_http_date_retry_after_is_understood_and_capped(httpserver: HTTPServer, fake: FakeTime) -> None:
+    httpserver.expect_request("/v1/lists").respond_with_handler(
+        _sequence(_json(429, headers={"Retry-After": "Fri, 31 Dec 2100 23:59:59 GMT"}), _json(200, LISTS))
+    )
+    with _client(httpserver.url_for("/v1"), fake, max_retry_after=7.0) as client:
+        client.lists()
+    assert fake.sleeps[0] == 7.0
+    assert client.limiter.effective_rate < 1000
+
+
 def test_a_garbled_retry_after_falls_back_to_backoff(
     http_client: AutopilotClient, httpserver: HTTPServer
 ) -> None:
