@@ -180,9 +180,10 @@ def _csv_rows(
             if skip_first_line:
                 next(reader, None)
             if header is None:
-                first = next(reader, None)
+                first = next((cells for cells in reader if cells), None)  # blank lines may precede it
                 if first is None:
                     return
+                first[0] = first[0].lstrip("\ufeff")  # a BOM read with encoding="utf-8"
                 header = _check_header(first, label)
             yield from _rows(reader, header, _selection(header, columns, label), label, convert)
         except UnicodeDecodeError as exc:

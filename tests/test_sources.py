@@ -71,6 +71,15 @@ def test_csv_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path: Path
     assert list(read_csv(path)) == [{"email": "a@example.com", "name": "Zoë"}]
 
 
+def test_csv_byte_order_mark_is_dropped_even_with_plain_utf8_and_blank_lines_before_the_header(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "blank.csv", "\n\nemail,name\na@example.com,Zoë\n")
+    assert list(read_csv(path, encoding="utf-8")) == [{"email": "a@example.com", "name": "Zoë"}]
+    path = write(tmp_path / "bom.csv", "\ufeffemail,name\na@example.com,Zoë\n")
+    assert list(read_csv(path, encoding="utf-8")) == [{"email": "a@example.com", "name": "Zoë"}]
+
+
 def test_csv_quoting_and_embedded_newlines(tmp_path: Path) -> None:
     text = (
         "email,note,city\r\n"
