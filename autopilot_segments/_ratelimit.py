@@ -6,8 +6,9 @@ Each caller reserves its own start time under a lock and then sleeps outside it,
 served first come, first served and never spin.
 
 After a 429 the whole client backs off: every thread pauses until the server's `Retry-After` (or a
-one-window cool-down) has passed, and the effective rate is halved; it doubles back towards the
-configured rate after each quiet `recovery` period without another 429.
+one-window cool-down) has passed, and the effective rate is halved (at most once per window, so a burst
+of 429s counts once); it doubles back towards the configured rate after each quiet `recovery` period
+without another 429.
 """
 
 from __future__ import annotations
@@ -117,8 +118,11 @@ class RateLimiter:
             now = self._clock()
             pause = retry_after if retry_after is not None and retry_after > 0 else _WINDOW
             self._paused_until = max(self._paused_until, now + pause)
-            floor = min(self._rate, 1.0)
-            self._effective_rate = max(floor, self._effective_rate / 2)
+            # A burst of 429s from requests that were all in flight together is one signal, not many:
+            # halve at most once per window, or eight threads would take the rate to the floor at once.
+            if now - self._last_change >= self._window_for(self._effective_rate):
+                floor = min(self._rate, 1.0)
+                self._effective_rate = max(floor, self._effective_rate / 2)
             self._last_change = now
 
     def __repr__(self) -> str:

@@ -297,3 +297,24 @@ def test_error_handler_sees_the_json_sent(client: AutopilotClient, httpserver: H
     with pytest.raises(BadRequestError, match="Contact 2 is invalid"):
         client.upsert_contacts([{"Email": "a@example.com"}, {"Email": "nope"}])
     assert seen == [{"contacts": [{"Email": "a@example.com"}, {"Email": "nope"}]}]
+
+
+@pytest.mark.parametrize(
+    ("style", "message", "reason"),
+    [
+        ("json", "Contact could not be found.", "Not Found"),
+        ("code", "Contact could not be found.", "404"),
+        ("empty", "Not Found", "Not Found"),
+        ("html", "Not Found", "Not Found"),
+    ],
+)
+def test_every_sandbox_error_style_becomes_a_typed_error(style: str, message: str, reason: str) -> None:
+    with (
+        Sandbox(error_style=style) as sb,  # type: ignore[arg-type]
+        AutopilotClient(sb.api_key, base_url=sb.url, requests_per_second=1000) as client,
+    ):
+        with pytest.raises(NotFoundError) as info:
+            client.get_contact("nobody@example.com")
+        assert info.value.message == message
+        assert info.value.error == reason
+        assert client.is_on_list(sb.create_list("L"), "nobody@example.com") is False

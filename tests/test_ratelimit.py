@@ -142,6 +142,9 @@ def test_429_pauses_for_retry_after_and_halves_the_rate_then_recovers() -> None:
     fake.advance(10.0)
     assert limiter.effective_rate == 8
     limiter.note_rate_limited(None)
+    limiter.note_rate_limited(None)  # same burst: counted once
+    assert limiter.effective_rate == 4
+    fake.advance(1.0)
     limiter.note_rate_limited(None)
     assert limiter.effective_rate == 2
     fake.advance(10.0)
@@ -167,6 +170,7 @@ def test_rate_never_drops_below_one_per_second_or_the_configured_rate() -> None:
     for _ in range(10):
         fast.note_rate_limited(0)
         slow.note_rate_limited(0)
+        fake.advance(3.0)
     assert fast.effective_rate == 1.0
     assert slow.effective_rate == 0.5
 
