@@ -374,7 +374,8 @@ def _add_sandbox_arguments(sub: argparse.ArgumentParser) -> None:
         type=_fraction,
         default=0.0,
         metavar="P",
-        help="probability (0-1) that a request meets a random fault: 5xx, 429, reset, timeout (default: 0)",
+        help="probability (0-1) that a request meets a random fault: 500, 502, 503, 429 or a dropped "
+        "connection (default: 0)",
     )
     sub.add_argument("--fault-seed", type=int, default=0, metavar="N", help="seed of the random faults")
     behaviour = sub.add_argument_group(
@@ -574,31 +575,37 @@ def _make_client(
 
 
 def _cmd_ping(args: argparse.Namespace, console: _Console) -> int:
-    client = _make_client(args, console)
-    account = client.account()
+    with _make_client(args, console) as client:
+        account = client.account()
+        fingerprint = client.account_fingerprint
+        base_url = client.base_url
     if console.json_mode:
-        console.emit_json({"ok": True, "account_fingerprint": client.account_fingerprint, "account": account})
+        console.emit_json(
+            {"ok": True, "base_url": base_url, "account_fingerprint": fingerprint, "account": account}
+        )
     else:
-        console.out(f"OK: the API key was accepted (account fingerprint {client.account_fingerprint}).")
+        # A prefix of the fingerprint is enough to tell accounts apart at a glance.
+        console.out(f"OK: {base_url} accepted the API key (account fingerprint {fingerprint[:12]}).")
     return ExitCode.OK
 
 
 def _cmd_lists(args: argparse.Namespace, console: _Console) -> int:
-    client = _make_client(args, console)
-    _print_records(console, [_record(item) for item in client.lists()], ("list_id", "title"), "lists")
+    with _make_client(args, console) as client:
+        records = [_record(item) for item in client.lists()]
+    _print_records(console, records, ("list_id", "title"), "lists")
     return ExitCode.OK
 
 
 def _cmd_segments(args: argparse.Namespace, console: _Console) -> int:
-    client = _make_client(args, console)
-    records = [_record(item) for item in client.smart_segments()]
+    with _make_client(args, console) as client:
+        records = [_record(item) for item in client.smart_segments()]
     _print_records(console, records, ("segment_id", "title"), "smart segments")
     return ExitCode.OK
 
 
 def _cmd_fields(args: argparse.Namespace, console: _Console) -> int:
-    client = _make_client(args, console)
-    records = [_record(item) for item in client.custom_fields()]
+    with _make_client(args, console) as client:
+        records = [_record(item) for item in client.custom_fields()]
     _print_records(console, records, ("name", "field_type"), "custom fields")
     return ExitCode.OK
 

@@ -132,7 +132,7 @@ def test_read_commands_print_tables_and_json(sandbox: Sandbox, tmp_path: Path) -
         ("fields", "--json", *connection),
     )
     assert ping.returncode == 0, ping.stderr
-    assert ping.stdout.startswith("OK: the API key was accepted")
+    assert ping.stdout.startswith(f"OK: {sandbox.url} accepted the API key")
 
     assert lists_json.returncode == 0, lists_json.stderr
     assert {"list_id": list_id, "title": "Newsletter subscribers"} in json.loads(lists_json.stdout)
