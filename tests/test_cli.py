@@ -313,29 +313,29 @@ def test_unreachable_api_exits_5(tmp_path: Path) -> None:
 
 
 def test_demo_exports_the_sample_and_says_where_the_rejections_went(tmp_path: Path) -> None:
-    result = run("demo", "--no-progress", cwd=tmp_path)
+    rejections_jsonl = tmp_path / "rejected.jsonl"
+    human, as_json = run_together(
+        ("demo", "--no-progress"), ("demo", "--json", "--rejections", str(rejections_jsonl))
+    )
     # The sample deliberately holds bad rows, so a correct demo finishes with rejections.
-    assert result.returncode == 1, result.stderr
-    assert "Segment 'VIP customers'" in result.stdout
-    assert "3,000 rows:" in result.stdout
-    written = [line for line in result.stdout.splitlines() if "rejected rows written to" in line]
+    assert human.returncode == 1, human.stderr
+    assert "Segment 'VIP customers'" in human.stdout
+    assert "3,000 rows:" in human.stdout
+    written = [line for line in human.stdout.splitlines() if "rejected rows written to" in line]
     assert len(written) == 1
     path = Path(written[0].rsplit(" to ", 1)[1])
     with path.open(encoding="utf-8", newline="") as fh:
         rejected = list(csv.DictReader(fh))
     assert int(written[0].split()[0].replace(",", "")) == len(rejected) > 0
-    assert f"{len(rejected):,} rejected" in result.stdout
+    assert f"{len(rejected):,} rejected" in human.stdout
 
-
-def test_demo_json_is_the_report(tmp_path: Path) -> None:
-    rejections = tmp_path / "rejected.jsonl"
-    result = run("demo", "--json", "--rejections", str(rejections))
-    assert result.returncode == 1, result.stderr
-    report = json.loads(result.stdout)
+    assert as_json.returncode == 1, as_json.stderr
+    report = json.loads(as_json.stdout)
     assert report["segment"] == "VIP customers"
     assert report["total_rows"] == report["exported"] + report["unchanged"] + len(report["rejected"])
-    assert len(rejections.read_text(encoding="utf-8").splitlines()) == len(report["rejected"])
-    assert "rejected rows written to" in result.stderr  # notes leave stdout clean for the JSON
+    assert len(report["rejected"]) == len(rejected)  # the same sample, the same outcome
+    assert len(rejections_jsonl.read_text(encoding="utf-8").splitlines()) == len(report["rejected"])
+    assert "rejected rows written to" in as_json.stderr  # notes leave stdout clean for the JSON
 
 
 def test_sandbox_command_serves_prints_its_key_and_stops_on_ctrl_c(tmp_path: Path) -> None:
