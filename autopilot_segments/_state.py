@@ -61,6 +61,7 @@ _APPLICATION_ID: Final = 0x41505347
 # Stay below SQLITE_MAX_VARIABLE_NUMBER of old SQLite builds (999).
 _IN_CHUNK: Final = 500
 _LEAVER_PAGE: Final = 1000
+_SEEN_CACHE_KIB: Final = 16 * 1024
 _REQUIRED_TABLES: Final = frozenset({"meta", "contacts", "runs"})
 _LEAVERS_WHERE: Final = (
     "FROM contacts AS c WHERE c.account = ? AND c.list_id = ? AND NOT EXISTS "
@@ -396,13 +397,16 @@ class ExportState:
     def mark_seen(self, run_id: int, email_hashes: Iterable[bytes]) -> None:
         """Remember that these contacts are in the rows of `run_id` (for `leavers`).
 
-        The seen set lives in a SQLite temporary table (spilled to a private temp file, not held in
-        Python memory, never in the state file); it is dropped by `finish_run` or `close`.
+        Pass the hashes in batches (e.g. per 1,000 rows): each call is one transaction. The seen set
+        lives in a SQLite temporary table (a private temp file with a bounded cache, not Python memory,
+        never the state file); it is dropped by `finish_run` or `close`.
         """
+        # Sorted inserts touch B-tree pages in order: much faster than random 16-byte keys.
+        ordered = sorted(email_hashes)
         with self._transaction("marking contacts seen") as connection:
             connection.executemany(
                 "INSERT OR IGNORE INTO temp.seen (run_id, email_hash) VALUES (?, ?)",
-                ((run_id, h) for h in email_hashes),
+                ((run_id, h) for h in ordered),
             )
 
     def count_seen(self, run_id: int) -> int:
@@ -611,4 +615,8 @@ def _prepare(connection: sqlite3.Connection, path: str, clock: Callable[[], date
             "CREATE TEMP TABLE seen (run_id INTEGER NOT NULL, email_hash BLOB NOT NULL, "
             "PRIMARY KEY (run_id, email_hash)) WITHOUT ROWID"
         )
+        # The seen set is scratch data: an in-memory rollback journal (bounded by one batch) and a
+        # bounded page cache make marking a million hashes several times faster, memory stays flat.
+        connection.execute("PRAGMA temp.journal_mode = MEMORY")
+        connection.execute(f"PRAGMA temp.cache_size = {-_SEEN_CACHE_KIB}")
         return bytes(salt_row[0])
