@@ -390,11 +390,12 @@ class AutopilotClient:
     ) -> tuple[int, Any]:
         """Send one call; returns (status, parsed JSON body or None). Non-2xx raises an `APIError`."""
         url = self._base_url + path
-        headers = {**self._headers, "autopilotapikey": self._key.reveal()}
         self._limiter.acquire()
         self._stats.add(requests=1)
         started = self._clock()
-        response = self._transport.send(method, url, headers=headers, json_body=json_body, replay=replay)
+        response = self._transport.send(
+            method, url, key=self._key, headers=self._headers, json_body=json_body, replay=replay
+        )
         elapsed = self._clock() - started
         status = response.status_code
         if _log.isEnabledFor(logging.DEBUG):

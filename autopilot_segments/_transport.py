@@ -264,13 +264,22 @@ class Transport:
         method: str,
         url: str,
         *,
+        key: SecretKey,
         headers: Mapping[str, str],
         json_body: Any = None,
         replay: bool,
     ) -> requests.Response:
-        """One call (with its retries). Raises `APITimeoutError` / `APIConnectionError`, nothing else."""
-        request = requests.Request(method, url, headers=dict(headers), json=json_body)
-        prepared = self.session.prepare_request(request)
+        """One call (with its retries). Raises `APITimeoutError` / `APIConnectionError`, nothing else.
+
+        The key is revealed only inside the request object: no local variable of this frame (or of
+        the caller's) is a plain dict holding it, so even a traceback printed with its locals
+        (`pytest -l`, error trackers) does not show it.
+        """
+        prepared = self.session.prepare_request(
+            requests.Request(
+                method, url, headers={**headers, "autopilotapikey": key.reveal()}, json=json_body
+            )
+        )
         settings = self.session.merge_environment_settings(prepared.url, {}, False, None, None)
         verify = settings.get("verify")
         # TLS verification stays on: a CA bundle path is honoured, `False` never is.
@@ -293,7 +302,9 @@ class Transport:
         except requests.RequestException as exc:
             failure = APIConnectionError(f"request failed: {type(exc).__name__}", method=method, url=url)
         # Raised outside the except block on purpose: requests' exceptions hold the prepared request
-        # (and so the key header), and not even `__context__` may point at them.
+        # (and so the key header), and not even `__context__` may point at them. The prepared request
+        # is dropped too, so that this frame's locals hold nothing that reveals the key.
+        del prepared
         raise failure
 
     def close(self) -> None:

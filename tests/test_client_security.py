@@ -35,6 +35,8 @@ def _all_text_of(exc: BaseException) -> str:
         seen.add(id(current))
         parts += [str(current), repr(current), repr(current.args), repr(vars(current))]
         parts += traceback.format_exception(type(current), current, current.__traceback__)
+        # as error trackers and `pytest -l` show it: with every frame's local variables
+        parts += traceback.TracebackException.from_exception(current, capture_locals=True).format()
         current = current.__cause__ or current.__context__
     return "\n".join(parts)
 
