@@ -23,7 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from ._errors import APIError, AuthenticationError, ConfigurationError, api_error_class
+from ._errors import APIConnectionError, APIError, AuthenticationError, ConfigurationError, api_error_class
 from ._models import (
     BulkUpsertResult,
     ClientStats,
@@ -393,13 +393,19 @@ class AutopilotClient:
         self._limiter.acquire()
         self._stats.add(requests=1)
         started = self._clock()
-        response = self._transport.send(
-            method, url, key=self._key, headers=self._headers, json_body=json_body, replay=replay
-        )
+        try:
+            response = self._transport.send(
+                method, url, key=self._key, headers=self._headers, json_body=json_body, replay=replay
+            )
+        except APIConnectionError as exc:
+            _log.debug(
+                "%s %s failed after %.3fs: %s", method, _log_path(url), self._clock() - started, exc.message
+            )
+            raise
         elapsed = self._clock() - started
         status = response.status_code
         if _log.isEnabledFor(logging.DEBUG):
-            _log.debug("%s %s -> %d in %.3fs", method, redact_path(urlsplit(url).path), status, elapsed)
+            _log.debug("%s %s -> %d in %.3fs", method, _log_path(url), status, elapsed)
         if status == 429:
             # Retried 429s were counted by the retry policy; this one came back to us.
             self._stats.add(rate_limited=1)
@@ -468,6 +474,10 @@ class AutopilotClient:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _log_path(url: str) -> str:
+    return redact_path(urlsplit(url).path)
 
 
 def _check_key(api_key: object, problems: list[str]) -> str | None:

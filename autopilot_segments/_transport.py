@@ -11,6 +11,7 @@ and takes a rate-limiter slot before every retry, because a retry is a request t
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import re
@@ -48,6 +49,7 @@ _POOL_SIZE = 32  # comfortably above the ~16 concurrent requests an exporter run
 _BACKOFF_MAX = 30.0
 _EMAIL_SEGMENT = re.compile(r"[^/]*(?:@|%40)[^/]*", re.IGNORECASE)
 REDACTED: Final = "[REDACTED]"
+_log = logging.getLogger("autopilot_segments.client")
 _RETRY_AFTER_PARSER: Final = Retry(0)
 
 
@@ -163,6 +165,9 @@ class CountingRetry(Retry):
     ) -> CountingRetry:
         # Raises when exhausted (or when the error may not be retried): nothing is counted then.
         retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if _log.isEnabledFor(logging.DEBUG):
+            cause = f"status {response.status}" if response is not None else type(error).__name__
+            _log.debug("retrying %s %s after %s", method, redact_path(url or ""), cause)
         if self.hooks is not None:
             limited = response is not None and response.status == 429
             self.hooks.stats.add(retries=1, rate_limited=int(limited))

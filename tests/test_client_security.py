@@ -154,10 +154,14 @@ def test_the_key_never_reaches_the_logs_even_at_debug(
 def test_emails_in_paths_are_redacted_from_our_debug_log(caplog: pytest.LogCaptureFixture) -> None:
     with Sandbox() as sb:
         sb.add_contacts([{"Email": "private@example.com"}])
+        sb.inject("503", path_prefix="/contact/")
         with caplog.at_level(logging.DEBUG, logger="autopilot_segments.client"):
-            with AutopilotClient(sb.api_key, base_url=sb.url, requests_per_second=1000) as client:
+            with AutopilotClient(
+                sb.api_key, base_url=sb.url, requests_per_second=1000, sleep=_no_sleep
+            ) as client:
                 client.get_contact("private@example.com")
             ours = [r.getMessage() for r in caplog.records if r.name == "autopilot_segments.client"]
+    assert any("retrying GET /v1/contact/<email> after status 503" in line for line in ours), ours
     assert any("GET /v1/contact/<email> -> 200" in line for line in ours), ours
     assert not any("private" in line for line in ours)
     assert sb.api_key not in caplog.text
