@@ -24,7 +24,7 @@ __all__ = ["RateLimiter"]
 _WINDOW = 1.0
 # Server and client clocks see a request at slightly different instants; a small margin keeps a
 # burst that is exactly on the limit from being counted as one request too many on the server side.
-_DEFAULT_MARGIN = 0.02
+_DEFAULT_MARGIN = 0.05
 _DEFAULT_RECOVERY = 10.0
 
 
