@@ -20,13 +20,34 @@ _INITIAL_CAPACITY: Final = 1024
 _EMPTY: Final = 0  # never a stored hash: a hash of 0 is stored as 1
 
 
+def _capacity_for(expected: int) -> int:
+    capacity = _INITIAL_CAPACITY
+    while capacity < 2 * expected:
+        capacity *= 2
+    return capacity
+
+
+def _zeros(capacity: int) -> array[int]:
+    return array("q", bytes(8 * capacity))
+
+
 @attrs.define
 class RowsByEmail:
-    """A compact map from a normalised email to one row number (>= 1)."""
+    """A compact map from a normalised email to one row number (>= 1).
 
-    _keys: array[int] = attrs.field(factory=lambda: array("q", bytes(8 * _INITIAL_CAPACITY)))
-    _rows: array[int] = attrs.field(factory=lambda: array("q", bytes(8 * _INITIAL_CAPACITY)))
+    Build it with `RowsByEmail.for_size(n)` when the number of emails is known: growing the table
+    rehashes every entry in Python.
+    """
+
+    _keys: array[int] = attrs.field(factory=lambda: _zeros(_INITIAL_CAPACITY))
+    _rows: array[int] = attrs.field(factory=lambda: _zeros(_INITIAL_CAPACITY))
     _count: int = 0
+
+    @classmethod
+    def for_size(cls, expected: int) -> RowsByEmail:
+        """A table that holds `expected` emails without growing."""
+        capacity = _capacity_for(expected)
+        return cls(_zeros(capacity), _zeros(capacity))
 
     def __len__(self) -> int:
         return self._count

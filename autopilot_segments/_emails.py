@@ -31,6 +31,7 @@ _ATEXT: Final = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 _LABEL: Final = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _TLD: Final = r"(?![0-9]+\Z)" + _LABEL
 _VALID: Final = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*@(?:{_LABEL}\.)+{_TLD}")
+_VALID_MATCH: Final = _VALID.fullmatch
 _ATEXT_CHAR: Final = re.compile(_ATEXT)
 _LDH_LABEL: Final = re.compile(r"[a-z0-9-]+")
 # The dots IDNA treats as label separators (ASCII full stop, ideographic and full-width ones).
@@ -39,6 +40,21 @@ _DOTS: Final = re.compile("[.\u3002\uff0e\uff61]")
 
 class EmailError(AutopilotError, ValueError):
     """An email address that cannot be used; the message says what is wrong, for a person to read."""
+
+
+def fast_normalize_email(raw: str) -> str | None:
+    """`normalize_email(raw)` for the common valid ASCII address; None means "take the full path"."""
+    text = raw.strip()
+    if not text.isascii():  # lower() could turn some non-ASCII letters (the Kelvin sign) into ASCII
+        return None
+    candidate = text.lower()
+    if (
+        len(candidate) <= MAX_EMAIL_LENGTH
+        and _VALID_MATCH(candidate)
+        and candidate.index("@") <= MAX_LOCAL_LENGTH
+    ):
+        return candidate
+    return None
 
 
 def normalize_email(raw: str, *, lowercase_local_part: bool = True) -> str:
@@ -113,10 +129,12 @@ def _diagnose(candidate: str) -> str:
         if local.startswith('"'):
             return 'quoted addresses (with "...") are not accepted'
         return "it contains more than one @"
-    if any(ch.isspace() for ch in candidate):
-        return "it contains a space"
+    if "<" in candidate and candidate.endswith(">"):
+        return "it looks like a name with an address ('Name <address>'); keep only the address"
     if local.startswith('"') or local.endswith('"'):
         return 'quoted addresses (with "...") are not accepted'
+    if any(ch.isspace() for ch in candidate):
+        return "it contains a space"
     if "(" in candidate or ")" in candidate:
         return "comments in brackets are not accepted"
     if domain.startswith("["):

@@ -8,7 +8,7 @@ loop of dictionary lookups and closure calls.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 
 import attrs
 
@@ -24,7 +24,7 @@ from ._coerce import (
     text_converter,
 )
 from ._dedupe import RowsByEmail
-from ._emails import EmailError, normalize_email
+from ._emails import EmailError, fast_normalize_email, normalize_email
 from ._errors import ConfigurationError
 from ._fields import (
     CUSTOM_FIELD_TYPES,
@@ -196,12 +196,19 @@ class FieldMapping:
             email = compiled.email(get(compiled.email_column))
         except _EmailProblem as exc:
             problems = [exc.problem]
+        except Exception as exc:  # a safety net, as for the other columns
+            column = compiled.email_column
+            message = f"column {column!r}: the email {_unexpected(get(column), exc)}"
+            problems = [_Problem("invalid_email", column, message)]
         payload: dict[str, Any] = {"Email": email}
         for column, key, convert in compiled.standard:
             try:
                 value = convert(get(column))
             except ValueProblem as exc:
                 problems = _add(problems, column, str(exc))
+                continue
+            except Exception as exc:  # a safety net: one odd value must never stop an export
+                problems = _add(problems, column, _unexpected(get(column), exc))
                 continue
             if value is not OMIT:
                 payload[key] = value
@@ -213,13 +220,16 @@ class FieldMapping:
                 except ValueProblem as exc:
                     problems = _add(problems, column, str(exc))
                     continue
+                except Exception as exc:
+                    problems = _add(problems, column, _unexpected(get(column), exc))
+                    continue
                 if value is not OMIT:
                     custom[key] = value
             if custom:
                 payload["custom"] = custom
         if problems is not None:
             return _rejection(row_number, email if email is not None else _raw_email(row, compiled), problems)
-        return MappedContact(row_number, cast(str, email), payload)
+        return MappedContact(row_number, email, payload)  # type: ignore[arg-type]
 
     def map_rows(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[MappedContact | Rejection]:
         """Every row, in order, numbered from 1, as a contact or a `Rejection`; duplicates are rejected.
@@ -238,18 +248,19 @@ class FieldMapping:
         return self._map_rows_first_wins(rows)
 
     def _map_rows_first_wins(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[MappedContact | Rejection]:
-        seen = RowsByEmail()
+        seen = RowsByEmail.for_size(_size_hint(rows))
+        setdefault = seen.setdefault
         map_row = self.map_row
         for number, row in enumerate(rows, 1):
             result = map_row(row, number)
             if type(result) is MappedContact:
-                kept = seen.setdefault(result.email, number)
+                kept = setdefault(result.email, number)
                 if kept != number:
                     result = _duplicate(number, result.email, kept, "first")
             yield result
 
     def _map_rows_last_wins(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[MappedContact | Rejection]:
-        last = RowsByEmail()
+        last = RowsByEmail.for_size(_size_hint(rows))
         map_row = self.map_row
         for number, row in enumerate(rows, 1):
             result = map_row(row, number)
@@ -374,6 +385,17 @@ class _Compiled:
     custom: tuple[_Step, ...]
 
 
+def _unexpected(value: Any, exc: Exception) -> str:
+    return f"{short(value)} could not be converted ({type(exc).__name__}); check the value"
+
+
+def _size_hint(rows: Iterable[object]) -> int:
+    try:
+        return len(rows)  # type: ignore[arg-type]
+    except Exception:
+        return 0
+
+
 def _add(problems: list[_Problem] | None, column: str, what: str) -> list[_Problem]:
     problem = _Problem("invalid_value", column, f"column {column!r}: {what}")
     if problems is None:
@@ -411,6 +433,9 @@ def _duplicate(row: int, email: str, kept: int, keep: Keep) -> Rejection:
     )
 
 
+_fast_email = fast_normalize_email
+
+
 def _email_converter(mapping: FieldMapping) -> Converter:
     column = mapping.email
     lowercase = mapping.lowercase_local_part
@@ -435,8 +460,13 @@ def _email_converter(mapping: FieldMapping) -> Converter:
         )
 
     text = text_converter(max_length=None)
+    fast = _fast_email if lowercase and transform is None else None
 
     def convert(raw: Any) -> str:
+        if fast is not None and type(raw) is str:
+            email = fast(raw)
+            if email is not None:
+                return email
         if transform is not None:
             try:
                 raw = transform(raw)
@@ -457,7 +487,7 @@ def _email_converter(mapping: FieldMapping) -> Converter:
         except EmailError as exc:
             if not raw.strip():
                 raise missing() from None
-            raise invalid(raw, str(exc)) from None
+            raise invalid(raw.strip(), str(exc)) from None
 
     return convert
 
@@ -511,10 +541,10 @@ def _configuration_problems(mapping: FieldMapping) -> list[str]:
         problems.append("email must name the source column holding the email address, e.g. email='email'")
     targets: dict[str, str] = {}  # Autopilot field -> what feeds it, to find two sources for one field
 
-    def claim(target: str, source: str) -> None:
+    def claim(target: str, source: str, what: str = "field") -> None:
         if target in targets:
             problems.append(
-                f"{source} and {targets[target]} both feed the Autopilot field {target!r}; keep one of them"
+                f"{source} and {targets[target]} both feed the Autopilot {what} {target!r}; keep one of them"
             )
         else:
             targets[target] = source
@@ -567,7 +597,7 @@ def _configuration_problems(mapping: FieldMapping) -> list[str]:
         if declared.source is not None and (not isinstance(declared.source, str) or not declared.source):
             problems.append(f"{label}: source must name a column (a non-empty string)")
         if name_problem is None:
-            claim(f"custom {declared.name}", f"custom field {declared.name!r} ({declared.type})")
+            claim(declared.name, f"custom field {declared.name!r} ({declared.type})", "custom field")
             custom_keys.add(declared.key)
         if declared.default is not None and declared.type in CUSTOM_FIELD_TYPES:
             try:
