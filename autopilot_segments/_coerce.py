@@ -386,8 +386,11 @@ def date_converter() -> Converter:
     """
 
     def convert(value: Any) -> Any:
-        if type(value) is str:
+        kind = type(value)
+        if kind is str:
             return _parse_iso(value)
+        if kind is datetime:
+            return _iso_utc(value)
         value = _unwrap(value)
         if value is OMIT:
             return OMIT

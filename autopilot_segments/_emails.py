@@ -128,15 +128,17 @@ def _diagnose(candidate: str) -> str:
     if "@" in local:
         if local.startswith('"'):
             return 'quoted addresses (with "...") are not accepted'
+        if any(sep in candidate for sep in ",; "):
+            return "it looks like several addresses in one cell; keep only one"
         return "it contains more than one @"
     if "<" in candidate and candidate.endswith(">"):
         return "it looks like a name with an address ('Name <address>'); keep only the address"
     if local.startswith('"') or local.endswith('"'):
         return 'quoted addresses (with "...") are not accepted'
+    if "(" in candidate or ")" in candidate:
+        return "comments in brackets, like '(home)', are not accepted; remove them"
     if any(ch.isspace() for ch in candidate):
         return "it contains a space"
-    if "(" in candidate or ")" in candidate:
-        return "comments in brackets are not accepted"
     if domain.startswith("["):
         return "IP-address domains like [192.0.2.1] are not accepted; use a domain name"
     if local.startswith(".") or local.endswith("."):

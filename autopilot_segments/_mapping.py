@@ -172,13 +172,15 @@ class FieldMapping:
     omit_empty: bool = True
     truncate_long_values: bool = False
     keep: Keep = "first"
-    _compiled: _Compiled = attrs.field(init=False, eq=False, repr=False)
+    _map_one: Callable[[Mapping[str, Any], int], MappedContact | Rejection] = attrs.field(
+        init=False, eq=False, repr=False
+    )
 
     def __attrs_post_init__(self) -> None:
         problems = _configuration_problems(self)
         if problems:
             raise ConfigurationError(problems)
-        object.__setattr__(self, "_compiled", _compile(self))
+        object.__setattr__(self, "_map_one", _row_mapper(_compile(self)))
 
     # --- mapping rows -------------------------------------------------------------------------------
 
@@ -188,48 +190,7 @@ class FieldMapping:
         With several problems, the rejection's `reason` and `field` are those of the first one (the email
         is checked first) and its message lists them all.
         """
-        compiled = self._compiled
-        get = row.get
-        problems: list[_Problem] | None = None
-        email: str | None = None
-        try:
-            email = compiled.email(get(compiled.email_column))
-        except _EmailProblem as exc:
-            problems = [exc.problem]
-        except Exception as exc:  # a safety net, as for the other columns
-            column = compiled.email_column
-            message = f"column {column!r}: the email {_unexpected(get(column), exc)}"
-            problems = [_Problem("invalid_email", column, message)]
-        payload: dict[str, Any] = {"Email": email}
-        for column, key, convert in compiled.standard:
-            try:
-                value = convert(get(column))
-            except ValueProblem as exc:
-                problems = _add(problems, column, str(exc))
-                continue
-            except Exception as exc:  # a safety net: one odd value must never stop an export
-                problems = _add(problems, column, _unexpected(get(column), exc))
-                continue
-            if value is not OMIT:
-                payload[key] = value
-        if compiled.custom:
-            custom: dict[str, Any] = {}
-            for column, key, convert in compiled.custom:
-                try:
-                    value = convert(get(column))
-                except ValueProblem as exc:
-                    problems = _add(problems, column, str(exc))
-                    continue
-                except Exception as exc:
-                    problems = _add(problems, column, _unexpected(get(column), exc))
-                    continue
-                if value is not OMIT:
-                    custom[key] = value
-            if custom:
-                payload["custom"] = custom
-        if problems is not None:
-            return _rejection(row_number, email if email is not None else _raw_email(row, compiled), problems)
-        return MappedContact(row_number, email, payload)  # type: ignore[arg-type]
+        return self._map_one(row, row_number)
 
     def map_rows(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[MappedContact | Rejection]:
         """Every row, in order, numbered from 1, as a contact or a `Rejection`; duplicates are rejected.
@@ -250,7 +211,7 @@ class FieldMapping:
     def _map_rows_first_wins(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[MappedContact | Rejection]:
         seen = RowsByEmail.for_size(_size_hint(rows))
         setdefault = seen.setdefault
-        map_row = self.map_row
+        map_row = self._map_one
         for number, row in enumerate(rows, 1):
             result = map_row(row, number)
             if type(result) is MappedContact:
@@ -261,7 +222,7 @@ class FieldMapping:
 
     def _map_rows_last_wins(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[MappedContact | Rejection]:
         last = RowsByEmail.for_size(_size_hint(rows))
-        map_row = self.map_row
+        map_row = self._map_one
         for number, row in enumerate(rows, 1):
             result = map_row(row, number)
             if type(result) is MappedContact:
@@ -396,6 +357,60 @@ def _size_hint(rows: Iterable[object]) -> int:
         return 0
 
 
+def _row_mapper(compiled: _Compiled) -> Callable[[Mapping[str, Any], int], MappedContact | Rejection]:
+    """The per-row function: everything it needs is bound in closure cells, the fastest lookups."""
+    email_column = compiled.email_column
+    to_email = compiled.email
+    standard = compiled.standard
+    custom_steps = compiled.custom
+
+    def map_one(row: Mapping[str, Any], row_number: int) -> MappedContact | Rejection:
+        get = row.get
+        problems: list[_Problem] | None = None
+        email: str | None = None
+        try:
+            email = to_email(get(email_column))
+        except _EmailProblem as exc:
+            problems = [exc.problem]
+        except Exception as exc:  # a safety net, as for the other columns
+            message = f"column {email_column!r}: the email {_unexpected(get(email_column), exc)}"
+            problems = [_Problem("invalid_email", email_column, message)]
+        payload: dict[str, Any] = {"Email": email}
+        for column, key, convert in standard:
+            try:
+                value = convert(get(column))
+            except ValueProblem as exc:
+                problems = _add(problems, column, str(exc))
+                continue
+            except Exception as exc:  # a safety net: one odd value must never stop an export
+                problems = _add(problems, column, _unexpected(get(column), exc))
+                continue
+            if value is not OMIT:
+                payload[key] = value
+        if custom_steps:
+            custom: dict[str, Any] = {}
+            for column, key, convert in custom_steps:
+                try:
+                    value = convert(get(column))
+                except ValueProblem as exc:
+                    problems = _add(problems, column, str(exc))
+                    continue
+                except Exception as exc:
+                    problems = _add(problems, column, _unexpected(get(column), exc))
+                    continue
+                if value is not OMIT:
+                    custom[key] = value
+            if custom:
+                payload["custom"] = custom
+        if problems is not None:
+            return _rejection(
+                row_number, email if email is not None else _raw_email(row, email_column), problems
+            )
+        return MappedContact(row_number, email, payload)  # type: ignore[arg-type]
+
+    return map_one
+
+
 def _add(problems: list[_Problem] | None, column: str, what: str) -> list[_Problem]:
     problem = _Problem("invalid_value", column, f"column {column!r}: {what}")
     if problems is None:
@@ -415,8 +430,8 @@ def _rejection(row: int, email: str | None, problems: list[_Problem]) -> Rejecti
     return Rejection(row=row, email=email, reason=first.reason, message=message, field=first.column)
 
 
-def _raw_email(row: Mapping[str, Any], compiled: _Compiled) -> str | None:
-    raw = row.get(compiled.email_column)
+def _raw_email(row: Mapping[str, Any], column: str) -> str | None:
+    raw = row.get(column)
     return raw.strip() or None if isinstance(raw, str) else None
 
 

@@ -89,6 +89,8 @@ INVALID = [
     ("john@\u00ad.com", "IDNA", "label that maps to nothing under IDNA"),
     ("\u212a@example.com", "non-ASCII", "Kelvin sign lower-cases to ASCII k: still refused"),
     ("john@@example.com", "more than one @", "doubled @"),
+    ("a@example.com, b@example.com", "several addresses", "two addresses in one cell"),
+    ("a@example.com (home)", "comments in brackets", "trailing comment after a space"),
     ("mailto:john@example.com", "':'", "mailto prefix"),
     ("John Doe <john@example.com>", "'Name <address>'", "display-name form"),
 ]
