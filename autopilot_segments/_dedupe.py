@@ -2,10 +2,10 @@
 
 A set of a million email strings costs well over 100 MB in CPython; this table keeps a 64-bit hash and a
 32-bit row number per email in two flat arrays (open addressing, linear probing, at most half full):
-24 MiB for a million emails, 36 MiB at the peak while it doubles. Row numbers above 2**32 - 1 do not fit
-(OverflowError): no segment is that large. The hash is Python's own string hash (64-bit SipHash, randomised per
-process). Two different emails share a hash with probability about n^2 / 2^65: roughly 3 in 100 million
-for a million emails; such a pair would be reported as a duplicate.
+24 MiB for a million emails, 36 MiB at the peak while it doubles. Row numbers above 2**32 - 1 do not
+fit (OverflowError): no segment is that large. The hash is Python's own string hash (64-bit SipHash,
+randomised per process). Two different emails share a hash with probability about n^2 / 2^65: roughly
+3 in 100 million for a million emails; such a pair would be reported as a duplicate.
 """
 
 from __future__ import annotations
