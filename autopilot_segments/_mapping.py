@@ -7,6 +7,7 @@ loop of dictionary lookups and closure calls.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal
 
@@ -126,7 +127,7 @@ def _as_tuple(value: Iterable[CustomField]) -> tuple[CustomField, ...]:
     return tuple(value)
 
 
-def _base_converter(field_type: str, truncate: bool) -> Converter:
+def _base_converter(field_type: str) -> Converter:
     if field_type == "integer":
         return integer_converter()
     if field_type == "float":
@@ -304,14 +305,19 @@ class FieldMapping:
                     item["name"], item["type"], source=item.get("source"), default=item.get("default")
                 )
             )
+        options = {key: data[key] for key in _CONFIG_KEYS if key in data and key != "custom"}
+        options.setdefault("email", "")
+        for table in ("fields", "defaults"):
+            if table in options and not isinstance(options[table], Mapping):
+                problems.append(f"{table!r} must be a table/object of standard field names")
+                del options[table]
+        try:
+            mapping = cls(custom=custom, transforms=dict(transforms or {}), **options)
+        except ConfigurationError as exc:
+            raise ConfigurationError([*problems, *exc.problems]) from None
         if problems:
             raise ConfigurationError(problems)
-        options = {key: data[key] for key in _CONFIG_KEYS if key in data and key != "custom"}
-        if "email" not in options:
-            raise ConfigurationError(
-                "the configuration has no 'email' (the column holding the email address)"
-            )
-        return cls(custom=custom, transforms=dict(transforms or {}), **options)
+        return mapping
 
     @classmethod
     def infer(cls, columns: Iterable[str], **options: Any) -> FieldMapping:
@@ -530,7 +536,7 @@ def _compile(mapping: FieldMapping) -> _Compiled:
         standard.append((mapping.unsubscribed, "unsubscribed", boolean_converter()))
     custom: list[_Step] = []
     for declared in mapping.custom:
-        convert = _base_converter(declared.type, truncate)
+        convert = _base_converter(declared.type)
         if declared.default is not None:
             convert = _with_default(convert, convert(declared.default))
         elif not mapping.omit_empty and declared.type == "string":
@@ -543,8 +549,6 @@ def _compile(mapping: FieldMapping) -> _Compiled:
 
 
 def _unknown_key_problem(key: object, known: Sequence[str], what: str) -> str:
-    import difflib
-
     close = difflib.get_close_matches(str(key), list(known), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
     return f"unknown {what} {key!r}{hint}"
@@ -606,7 +610,7 @@ def _configuration_problems(mapping: FieldMapping) -> list[str]:
         if name_problem:
             problems.append(f"{label}: {name_problem}")
         if declared.type not in CUSTOM_FIELD_TYPES:
-            close = closest_type(str(declared.type))
+            close = _closest_type(str(declared.type))
             hint = f"did you mean {close!r}?" if close else f"use one of {', '.join(CUSTOM_FIELD_TYPES)}"
             problems.append(f"{label}: unknown type {declared.type!r}; {hint}")
         if declared.source is not None and (not isinstance(declared.source, str) or not declared.source):
@@ -616,7 +620,7 @@ def _configuration_problems(mapping: FieldMapping) -> list[str]:
             custom_keys.add(declared.key)
         if declared.default is not None and declared.type in CUSTOM_FIELD_TYPES:
             try:
-                _base_converter(declared.type, False)(declared.default)
+                _base_converter(declared.type)(declared.default)
             except ValueProblem as exc:
                 problems.append(f"{label}: the default cannot be used: {exc}")
         transform: object = declared.transform
@@ -648,8 +652,6 @@ def _configuration_problems(mapping: FieldMapping) -> list[str]:
     return problems
 
 
-def closest_type(name: str) -> str | None:
-    import difflib
-
+def _closest_type(name: str) -> str | None:
     close = difflib.get_close_matches(name.lower(), list(CUSTOM_FIELD_TYPES), n=1, cutoff=0.5)
     return close[0] if close else None

@@ -577,8 +577,14 @@ def test_from_dict_lists_every_problem() -> None:
     assert "unknown key in custom field #3 'src'; did you mean 'source'?" in text
     with pytest.raises(ConfigurationError, match="did you mean FirstName"):
         FieldMapping.from_dict({"email": "e", "fields": {"Firstname": "f"}})
-    with pytest.raises(ConfigurationError, match="no 'email'"):
+    with pytest.raises(ConfigurationError, match="email must name the source column"):
         FieldMapping.from_dict({"fields": {}})
+    with pytest.raises(ConfigurationError) as caught:
+        FieldMapping.from_dict(
+            {"email": "e", "fields": ["FirstName"], "custom": [{"name": "A--B", "type": "int"}]}
+        )
+    assert len(caught.value.problems) == 3
+    assert "'fields' must be a table" in caught.value.problems[0]
 
 
 @pytest.mark.parametrize(
