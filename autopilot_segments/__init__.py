@@ -23,6 +23,7 @@ from ._errors import (
     ServerError,
     StateError,
 )
+from ._exporter import Exporter
 from ._fields import STANDARD_FIELDS, CustomField
 from ._mapping import FieldMapping, MappedContact
 from ._models import (
@@ -36,8 +37,10 @@ from ._models import (
     SmartSegment,
     Trigger,
 )
+from ._progress import Progress
 from ._ratelimit import RateLimiter
 from ._rejections import REJECTION_REASONS, Rejection, RejectionReason
+from ._report import ExportReport
 from ._state import RunRecord
 from ._version import __version__
 from .sources import SourceError
@@ -66,12 +69,15 @@ __all__ = [
     "CustomFieldValue",
     "EmailError",
     "ExportError",
+    "ExportReport",
+    "Exporter",
     "FieldMapping",
     "GuardrailError",
     "Hook",
     "MappedContact",
     "NotFoundError",
     "PermissionDeniedError",
+    "Progress",
     "RateLimitError",
     "RateLimiter",
     "Rejection",

@@ -40,9 +40,10 @@ _ASSUMED_LATENCY = 0.5
 _AUTO_MIN, _AUTO_MAX = 4, 32
 _PROBES_PER_BATCH = 3
 _PROGRESS_EVERY_ROWS = 5_000
-# Constant overhead of an export when Autopilot honours `_autopilot_list`: the list read, the list
-# create and the one membership check. Used for plans.
-_PLAN_OVERHEAD_CALLS = 3
+_NOT_SENT = "not sent: the export stopped early"
+# Constant overhead of an export to a new list when Autopilot honours `_autopilot_list`: the list
+# read, the create, the re-read after it and the one membership check. Used for plans.
+_PLAN_OVERHEAD_CALLS = 4
 
 
 class RowMapper(Protocol):
@@ -177,7 +178,7 @@ class Exporter:
         finally:
             sink.close()
         batches = math.ceil(counter.exported / self.batch_size)
-        calls = _PLAN_OVERHEAD_CALLS + batches if counter.exported else 2
+        calls = _PLAN_OVERHEAD_CALLS + batches if counter.exported else _PLAN_OVERHEAD_CALLS - 1
         worst = calls + counter.exported
         rate = self._client.requests_per_second
         return ExportReport(
@@ -223,6 +224,7 @@ class Exporter:
             client=self._client,
             resolution=resolution,
             detector=ListMembershipDetector(list_is_new=resolution.created),
+            stop_on_error=self.stop_on_error,
         )
         counter = _RowCounter(self.max_profiles)
         progress = self._progress_sink(segment, rows)
@@ -351,7 +353,11 @@ class _ExportRun:
     client: Destination
     resolution: ListResolution
     detector: ListMembershipDetector
+    stop_on_error: bool = False
+    # `stop`: send nothing more, even mid-batch (401/403, Ctrl-C). `halted`: start no new batch
+    # (stop_on_error after a failure). Workers set them themselves: the main thread learns late.
     stop: threading.Event = attrs.Factory(threading.Event)
+    halted: threading.Event = attrs.Factory(threading.Event)
 
     @property
     def list_id(self) -> str:
@@ -359,6 +365,18 @@ class _ExportRun:
 
     def process_batch(self, batch: Sequence[MappedRow]) -> _BatchOutcome:
         """Upsert one batch (bisecting on 400), then make sure its stored contacts are list members."""
+        if self.stop.is_set() or self.halted.is_set():
+            return _BatchOutcome([], [_rejection(c, "failed", _NOT_SENT) for c in batch], None)
+        try:
+            outcome = self._process(batch)
+        except FATAL_ERRORS:
+            self.stop.set()
+            raise
+        if outcome.first_failure is not None and self.stop_on_error:
+            self.halted.set()
+        return outcome
+
+    def _process(self, batch: Sequence[MappedRow]) -> _BatchOutcome:
         candidate = self._probe_before_send(batch)
         try:
             result = send_with_bisection(batch, self._upsert, should_stop=self.stop.is_set)
@@ -422,6 +440,7 @@ class _ExportRun:
         """Settle the `_autopilot_list` verdict if this batch can, then add members when needed."""
         detector = self.detector
         holding = candidate is not None
+        verdict: Verdict
         while holding or (detector.verdict == "unknown" and acknowledged):
             if holding:
                 check = next((pair for pair in acknowledged if pair[0] is candidate), None)
@@ -431,14 +450,17 @@ class _ExportRun:
                 if detector.wait_while_checking() == "unknown" and not detector.list_is_new:
                     break  # nobody can tell for this batch: add its contacts explicitly
                 continue
-            verdict: Verdict = "unknown"
+            verdict = "unknown"
             try:
                 verdict = self._verify(check) if check is not None else "unknown"
             finally:
                 holding = False
                 detector.settle(verdict)
-        if detector.verdict == "honoured" or not acknowledged:
+        verdict = detector.verdict
+        if verdict == "honoured" or not acknowledged:
             return acknowledged, [], None
+        if verdict == "unknown":
+            detector.note_fallback()
         return self._add_members(acknowledged)
 
     def _verify(self, check: tuple[MappedRow, str]) -> Verdict:
@@ -526,7 +548,7 @@ class _Pipeline:
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
         for contact in batch:  # read but never submitted because the export stopped
-            counter.rejected.append(_rejection(contact, "failed", "not sent: the export stopped early"))
+            counter.rejected.append(_rejection(contact, "failed", _NOT_SENT))
 
     def _submit(self, executor: ThreadPoolExecutor, batch: Sequence[MappedRow]) -> None:
         # Twice the workers: the next batch is always ready when a worker frees up, memory stays flat.
@@ -538,13 +560,14 @@ class _Pipeline:
         self._pending[executor.submit(self.run.process_batch, batch)] = batch
 
     def _harvest(self) -> None:
-        done, _ = wait(list(self._pending), return_when=FIRST_COMPLETED)
+        # Cancelled futures count as done at once: `wait` would block until a worker notices them.
+        done = {f for f in self._pending if f.cancelled()}
+        if not done:
+            done, _ = wait(list(self._pending), return_when=FIRST_COMPLETED)
         for future in [f for f in self._pending if f in done]:
             batch = self._pending.pop(future)
             if future.cancelled():
-                self.counter.rejected.extend(
-                    _rejection(c, "failed", "not sent: the export stopped early") for c in batch
-                )
+                self.counter.rejected.extend(_rejection(c, "failed", _NOT_SENT) for c in batch)
                 continue
             outcome = future.result()
             self.counter.exported += len(outcome.acknowledged)

@@ -34,7 +34,9 @@ def resolve_list(destination: Destination, title: str) -> ListResolution:
     """The list titled exactly `title` (case-sensitive), created when there is none.
 
     Two or more lists with that title resolve to the lowest list_id. A 409 on create (a list appeared
-    after the first read, e.g. another exporter made it) is resolved by re-reading the lists.
+    after the first read, e.g. another exporter made it) is resolved by re-reading the lists; so is a
+    twin created concurrently on accounts that allow duplicate titles (the lists are re-read after a
+    create).
     """
     if not title or not title.strip():
         raise ValueError("a segment name must not be empty: it becomes the Autopilot list title")
@@ -55,4 +57,10 @@ def resolve_list(destination: Destination, title: str) -> ListResolution:
             )
             resolution = attrs.evolve(resolution, note=note)
         return resolution
+    # Accounts that allow duplicate titles let a concurrent exporter create a twin between our read and
+    # our create: read once more so that every run converges on the same (lowest) list_id.
+    matches = [info for info in destination.lists() if info.title == title]
+    if len(matches) > 1:
+        resolution = _pick(matches, title, " (another one appeared while this one was created)")
+        return attrs.evolve(resolution, created=resolution.list_id == list_id)
     return ListResolution(list_id=list_id, created=True, note=f"created list {title!r} ({list_id})")

@@ -34,6 +34,7 @@ class ListMembershipDetector:
     _checking: bool = False
     _attempts: int = 0
     _assumed: bool = False
+    _fell_back: bool = False
     _lock: threading.Condition = attrs.field(factory=threading.Condition, init=False)
 
     @property
@@ -47,7 +48,7 @@ class ListMembershipDetector:
         with self._lock:
             if self._verdict == "honoured":
                 return "honoured: _autopilot_list in bulk calls added the contacts"
-            if self._verdict == "ignored" and self._assumed:
+            if self._assumed or (self._verdict == "unknown" and self._fell_back):
                 return (
                     "unverified: no probe was conclusive (probed contacts were already members); "
                     "contacts were added to the list one by one to be sure"
@@ -55,6 +56,11 @@ class ListMembershipDetector:
             if self._verdict == "ignored":
                 return "ignored: _autopilot_list in bulk calls had no effect; contacts were added one by one"
             return "not checked (nothing was exported)"
+
+    def note_fallback(self) -> None:
+        """A batch was added to the list explicitly without a verdict."""
+        with self._lock:
+            self._fell_back = True
 
     def try_claim(self) -> bool:
         """Claim the single verification slot; False if the verdict is in, or another check runs."""

@@ -133,6 +133,8 @@ class ExportReport:
             )
         if self.list_note:
             lines.append(self.list_note)
+        if not self.dry_run and self.exported:
+            lines.append(f"list membership: {self.list_membership}")
         if not self.complete:
             lines.append(f"INCOMPLETE: {self.stopped_by or 'the export stopped early'}")
         return "\n".join(lines)
