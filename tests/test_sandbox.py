@@ -531,3 +531,19 @@ def test_reset_forgets_everything(api: Api) -> None:
     api.sb.reset()
     assert (api.sb.contacts, api.sb.lists, api.sb.requests, api.sb.pending_faults) == ({}, [], [], 0)
     assert api("GET", "/account").status_code == 200
+
+
+def test_chunked_request_bodies_are_read(api: Api) -> None:
+    def body() -> Any:
+        yield b'{"contacts": [{"Email": '
+        yield b'"chunked@example.com"}]}'
+
+    answer = api.session.post(
+        api.sb.url + "/contacts",
+        data=body(),
+        headers={"autopilotapikey": api.sb.api_key, "Content-Type": "application/json"},
+        timeout=TIMEOUT,
+    )
+    assert answer.status_code == 200
+    assert "chunked@example.com" in api.sb.contacts
+    assert api("GET", "/account").status_code == 200  # the keep-alive connection is still in step

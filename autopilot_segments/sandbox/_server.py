@@ -40,9 +40,34 @@ class _Handler(BaseHTTPRequestHandler):
         # Request lines hold emails (personal data): DEBUG only, and the key is in a header, never logged.
         _log.debug("sandbox: " + format, *args)
 
+    def _read_body(self) -> bytes | None:
+        """The request body, or None when its framing is broken (the connection cannot be reused)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size_line = self.rfile.readline(1024)
+                try:
+                    size = int(size_line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    return None
+                if size == 0:
+                    while self.rfile.readline(1024).strip():  # trailers, then the blank line
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(1024)  # the CRLF after each chunk
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return None
+        return self.rfile.read(length) if length > 0 else b""
+
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw_body = self.rfile.read(length) if length > 0 else b""
+        raw_body = self._read_body()
+        if raw_body is None:
+            self.close_connection = True
+            self.send_error(400, "Bad Request", "The request body framing is invalid.")
+            return
         reply = self.server.app.handle(self.command, self.path, self.headers.get("autopilotapikey"), raw_body)
         if reply.drop:
             self.close_connection = True
