@@ -12,10 +12,17 @@ from typing import Any
 import pytest
 from werkzeug import Request, Response
 
-from autopilot_segments import AuthenticationError, ConfigurationError, ExportError, ExportReport
-from autopilot_segments._client import AutopilotClient
-from autopilot_segments._exporter import Exporter, auto_concurrency
-from autopilot_segments._mapping import CustomField, FieldMapping
+from autopilot_segments import (
+    AuthenticationError,
+    AutopilotClient,
+    ConfigurationError,
+    CustomField,
+    Exporter,
+    ExportError,
+    ExportReport,
+    FieldMapping,
+)
+from autopilot_segments._exporter import auto_concurrency
 from autopilot_segments._progress import Progress
 from autopilot_segments.sandbox import Sandbox
 
@@ -96,7 +103,7 @@ def test_export_creates_the_list_and_every_valid_row_ends_on_it() -> None:
 
 @pytest.mark.parametrize("bulk_list", ["honoured", "ignored"])
 @pytest.mark.parametrize("bulk_invalid", ["reject", "drop"])
-def test_every_ambiguity_mode_gives_the_same_list(bulk_list: str, bulk_invalid: str) -> None:
+def test_every_ambiguity_mode_gives_the_same_list(bulk_list: Any, bulk_invalid: Any) -> None:
     source = rows(60, tier_every=7)  # rows 0, 7, 14, ... carry an integer Tier: the API refuses them
     offenders = {str(r["Email"]).lower() for r in source if "tier" in r}
     with Sandbox(bulk_list=bulk_list, bulk_invalid=bulk_invalid) as sb:

@@ -1,0 +1,161 @@
+"""ExportReport: the invariant, JSON, rejection files, HTML escaping, summaries, DataFrame."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autopilot_segments import ConfigurationError, ExportReport, Rejection
+from autopilot_segments._client import AutopilotClient
+from autopilot_segments._exporter import Exporter
+from autopilot_segments._mapping import FieldMapping
+from autopilot_segments.sandbox import Sandbox
+
+T0 = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+NASTY = '<script>alert("x")</script> & Co'
+
+
+def rejection(
+    row: int, reason: Any = "invalid_email", email: str | None = "x@y", message: str = "bad"
+) -> Rejection:
+    return Rejection(row=row, email=email, reason=reason, message=message)
+
+
+def report(**overrides: Any) -> ExportReport:
+    values: dict[str, Any] = {
+        "segment": "VIP",
+        "list_id": "contactlist_1",
+        "total_rows": 5,
+        "exported": 3,
+        "rejected": [rejection(2), rejection(4, "failed", message="503: down")],
+        "api_calls": 4,
+        "started_at": T0,
+        "finished_at": T0 + dt.timedelta(seconds=2),
+        "duration": 2.0,
+    }
+    values.update(overrides)
+    return ExportReport(**values)
+
+
+def test_the_invariant_is_checked() -> None:
+    with pytest.raises(ValueError, match="accounting"):
+        report(total_rows=6)
+    with pytest.raises(ValueError, match="accounting"):
+        report(exported=2, unchanged=2, total_rows=5, rejected=[rejection(1), rejection(2)])
+
+
+def test_timestamps_must_be_utc() -> None:
+    with pytest.raises(ValueError, match="UTC"):
+        report(started_at=dt.datetime(2026, 1, 1))
+
+
+def test_counts_and_throughput() -> None:
+    r = report()
+    assert r.counts["exported"] == 3
+    assert r.counts["invalid_email"] == 1
+    assert r.counts["failed"] == 1
+    assert r.counts["over_limit"] == 0
+    assert r.throughput == pytest.approx(2.5)
+    assert not r.ok
+
+
+def test_to_dict_is_json_ready_and_round_trips() -> None:
+    r = report(segment=NASTY)
+    data = json.loads(json.dumps(r.to_dict()))
+    assert data["segment"] == NASTY
+    assert data["total_rows"] == data["exported"] + data["unchanged"] + len(data["rejected"])
+    assert data["rejected"][1] == {
+        "row": 4,
+        "email": "x@y",
+        "reason": "failed",
+        "message": "503: down",
+        "field": None,
+    }
+    assert dt.datetime.fromisoformat(data["started_at"]) == T0
+    assert data["counts"]["failed"] == 1
+
+
+def test_write_rejections_csv(tmp_path: Path) -> None:
+    r = report(rejected=[rejection(2, message='comma, "quote"'), rejection(4, email=None)])
+    path = r.write_rejections(tmp_path / "rejected.csv")
+    with path.open(newline="", encoding="utf-8") as fh:
+        read = list(csv.DictReader(fh))
+    assert [row["row"] for row in read] == ["2", "4"]
+    assert read[0]["message"] == 'comma, "quote"'
+    assert read[1]["email"] == ""
+
+
+def test_write_rejections_jsonl(tmp_path: Path) -> None:
+    r = report()
+    path = r.write_rejections(tmp_path / "rejected.jsonl")
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert lines == [x.to_dict() for x in r.rejected]
+
+
+def test_write_rejections_refuses_an_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"\.csv"):
+        report().write_rejections(tmp_path / "rejected.xlsx")
+
+
+def test_html_escapes_everything() -> None:
+    r = report(
+        segment=NASTY,
+        list_note=NASTY,
+        rejected=[rejection(2, email="<b>@x.y", message=NASTY), rejection(4)],
+    )
+    page = r._repr_html_()
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
+    assert "&lt;b&gt;@x.y" in page
+    assert page.count("<table>") == 2
+
+
+def test_html_shows_only_a_preview_of_many_rejections() -> None:
+    many = [rejection(i) for i in range(1, 31)]
+    page = report(total_rows=30, exported=0, rejected=many)._repr_html_()
+    assert "20 more" in page
+
+
+def test_summary_mentions_counts_and_reasons() -> None:
+    text = report().summary()
+    assert "5 rows: 3 exported" in text
+    assert "invalid_email 1" in text
+    assert "failed 1" in text
+    assert "4 API calls" in text
+    incomplete = report(complete=False, stopped_by="a batch failed").summary()
+    assert "INCOMPLETE: a batch failed" in incomplete
+
+
+def test_rejections_frame() -> None:
+    frame = report().rejections_frame()
+    assert list(frame.columns) == ["row", "email", "reason", "message", "field"]
+    assert list(frame["row"]) == [2, 4]
+
+
+def test_rejections_frame_without_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ConfigurationError, match=r"autopilot-segments\[pandas\]"):
+        report().rejections_frame()
+
+
+def test_a_real_report_keeps_its_promises(tmp_path: Path) -> None:
+    source = [{"Email": f"p{i}@example.com"} for i in range(12)] + [{"Email": NASTY}, {"Email": ""}]
+    with Sandbox() as sb:
+        client = AutopilotClient(sb.api_key, base_url=sb.url, requests_per_second=10_000.0)
+        r = Exporter(client, FieldMapping(email="Email")).export(source, segment=NASTY)
+        key = sb.api_key
+    assert r.total_rows == r.exported + r.unchanged + len(r.rejected) == 14
+    assert r.started_at.tzinfo is dt.timezone.utc
+    assert r.finished_at >= r.started_at
+    assert r.api_calls >= 2
+    serialised = json.dumps(r.to_dict()) + r.summary() + repr(r) + r._repr_html_()
+    assert key not in serialised
+    assert "<script>" not in r._repr_html_()
+    r.write_rejections(tmp_path / "r.csv")
+    assert key not in (tmp_path / "r.csv").read_text(encoding="utf-8")
