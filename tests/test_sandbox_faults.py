@@ -318,6 +318,16 @@ def test_fault_plan_is_deterministic_for_a_seed() -> None:
     assert _statuses(FaultPlan(rate=0.5, seed=8)) != first
 
 
+def test_configuring_a_plan_restarts_its_rng(autopilot_sandbox: Sandbox) -> None:
+    plan = FaultPlan(rate=0.5, kinds=("500", "503"), seed=3)
+    runs = []
+    for _ in range(2):
+        autopilot_sandbox.configure(faults=plan)
+        runs.append([call(autopilot_sandbox, "GET", "/account").status_code for _ in range(20)])
+    assert runs[0] == runs[1]
+    assert set(runs[0]) == {200, 500, 503}
+
+
 def test_fault_plan_rates_zero_and_one() -> None:
     assert _statuses(FaultPlan(rate=0.0), 10) == [200] * 10
     assert _statuses(FaultPlan(rate=1.0, kinds=("503",)), 10) == [503] * 10

@@ -120,12 +120,13 @@ class SandboxApp:
     def settings(self) -> Settings:
         return self._settings
 
-    def configure(self, settings: Settings) -> None:
+    def configure(self, settings: Settings, *, restart_faults: bool = False) -> None:
+        """Swap the switches; a new rate empties nothing but starts a fresh (full) bucket."""
         with self.lock:
             old, self._settings = self._settings, settings
             if settings.rate_limit != old.rate_limit:
                 self._bucket = self._new_bucket(settings)
-            if settings.faults != old.faults:
+            if restart_faults or settings.faults != old.faults:
                 self.faults.set_plan(settings.faults)
 
     def reset(self) -> None:

@@ -149,11 +149,14 @@ class Sandbox:
         return self._app.settings
 
     def configure(self, **switches: Any) -> None:
-        """Change switches at runtime (thread-safe); unknown names raise TypeError, bad values ValueError."""
+        """Change switches at runtime (thread-safe); unknown names raise TypeError, bad values ValueError.
+
+        Passing `faults` (even the same plan) restarts the plan's RNG from its seed.
+        """
         unknown = sorted(set(switches) - set(Settings.switch_names()))
         if unknown:
             raise TypeError(f"unknown sandbox switch(es): {', '.join(unknown)}")
-        self._app.configure(attrs.evolve(self._app.settings, **switches))
+        self._app.configure(attrs.evolve(self._app.settings, **switches), restart_faults="faults" in switches)
 
     def inject(
         self, kind: str, *, times: int = 1, method: str | None = None, path_prefix: str | None = None
