@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from autopilot_segments import (
@@ -31,7 +31,9 @@ api_offender = st.builds(
     st.sampled_from(NAMES),
     st.integers(0, 9),
 )
-segments = st.lists(st.one_of(valid_row, valid_row, invalid_row, api_offender), max_size=40)
+segments = st.lists(
+    st.one_of(valid_row, valid_row, valid_row, invalid_row, api_offender), min_size=3, max_size=40
+)
 fault_plans = st.builds(
     FaultPlan,
     rate=st.sampled_from([0.0, 0.1, 0.25]),
@@ -55,6 +57,7 @@ def sandbox() -> Any:
     duplicate_list=st.sampled_from(["conflict", "create"]),
     concurrency=st.integers(1, 4),
     batch_size=st.sampled_from([3, 7, 100]),
+    list_exists=st.booleans(),
 )
 def test_the_list_holds_exactly_the_rows_reported_exported(
     sandbox: Sandbox,
@@ -65,11 +68,14 @@ def test_the_list_holds_exactly_the_rows_reported_exported(
     duplicate_list: Any,
     concurrency: int,
     batch_size: int,
+    list_exists: bool,
 ) -> None:
     sb = sandbox
     sb.reset()
     sb.configure(faults=None, bulk_list=bulk_list, bulk_invalid=bulk_invalid, duplicate_list=duplicate_list)
     sb.add_contacts([{"Email": "seed@example.org", "custom": {"string--Tier": "gold"}}])
+    if list_exists:  # an existing list takes the probe-before-send path
+        sb.create_list("Property segment")
     sb.configure(faults=faults)
     client = AutopilotClient(
         sb.api_key, base_url=sb.url, requests_per_second=10_000.0, backoff_factor=0.0, max_retries=3
@@ -82,6 +88,7 @@ def test_the_list_holds_exactly_the_rows_reported_exported(
     except (APIError, APIConnectionError):
         # Only finding or creating the list may fail the whole export (creating a list is not
         # replayed by the transport); then nothing at all has been written.
+        event("finding or creating the list failed")
         sb.configure(faults=None)
         assert [r for r in sb.requests if r.path.startswith("/contacts")] == []
         assert all(r.path in ("/lists", "/list") for r in sb.requests)
@@ -107,5 +114,7 @@ def test_the_list_holds_exactly_the_rows_reported_exported(
     assert exported <= members <= exported | failed
     if not failed:
         assert members == exported
+    api_rejected = report.counts["rejected_by_api"] > 0
+    event(f"failed rows: {bool(failed)}; exported: {bool(exported)}; api-rejected: {api_rejected}")
     titled = sorted(list_id for list_id, title in sb.lists if title == "Property segment")
     assert report.list_id == titled[0]
