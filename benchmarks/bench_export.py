@@ -1,0 +1,208 @@
+"""Export throughput against a rate-limited, 0.25 s-latency sandbox, side by side with naive loops.
+
+    .venv/bin/python benchmarks/bench_export.py [--rates 5 20] [--contacts 10000] [--memory-rows 1000000]
+
+For each rate (requests/second, enforced by the sandbox and by the client's limiter) this runs, in one
+process and against one sandbox per run:
+
+- `Exporter` with its default concurrency (auto: enough in flight for the rate at 0.5 s latency);
+- `Exporter` with `concurrency=4` (the fixed default of earlier designs), to show what in-flight means;
+- a naive sequential bulk loop: `upsert_contacts` of 100 at a time, one after the other;
+- a naive loop of single `POST /contact` calls, capped to a few dozen contacts and extrapolated.
+
+The floor is 100 contacts x rate per second (every request a full bulk upsert, nothing else). Figures:
+contacts/s end to end (list lookup, create and membership check included) and in steady state (rate of
+bulk request starts as the sandbox saw them x 100), each as a fraction of the floor, plus the 429s seen.
+
+Then the memory of `Exporter.plan()` (a dry run: every row mapped and validated, no API call) over
+`--memory-rows` lazily generated rows: the max RSS of a fresh process before and after the plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from autopilot_segments import AutopilotClient, CustomField, Exporter, FieldMapping
+from autopilot_segments._synthetic import generate_rows
+from autopilot_segments.sandbox import Sandbox
+
+LATENCY = 0.25
+
+
+def mapping() -> FieldMapping:
+    return FieldMapping(
+        email="email",
+        fields={"FirstName": "first_name", "LastName": "last_name", "Company": "company"},
+        custom=[CustomField("Loyalty Points", "integer", source="loyalty_points")],
+    )
+
+
+def rows(n: int, seed: int = 1) -> Iterator[dict[str, Any]]:
+    return generate_rows(n, seed=seed)
+
+
+def contacts(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    """The mapped payloads, for the naive loops (mapping cost is not what they are compared on)."""
+    return [item.payload for item in mapping().map_rows(rows(n, seed)) if hasattr(item, "payload")]
+
+
+def client_for(sb: Sandbox, rate: float) -> AutopilotClient:
+    return AutopilotClient(sb.api_key, base_url=sb.url, requests_per_second=rate)
+
+
+def steady_state(sb: Sandbox, path: str, per_request: int) -> float:
+    starts = sorted(r.at for r in sb.requests if r.method == "POST" and r.path == path and r.status == 200)
+    if len(starts) < 2:
+        return float("nan")
+    return (len(starts) - 1) * per_request / (starts[-1] - starts[0])
+
+
+def too_many(sb: Sandbox) -> int:
+    return sum(1 for r in sb.requests if r.status == 429)
+
+
+def run_exporter(rate: float, n: int, concurrency: int | None) -> dict[str, Any]:
+    with Sandbox(rate_limit=rate, latency=LATENCY, record_bodies=False) as sb:
+        client = client_for(sb, rate)
+        exporter = Exporter(client, mapping(), concurrency=concurrency)
+        started = time.perf_counter()
+        report = exporter.export(rows(n), segment="Benchmark")
+        elapsed = time.perf_counter() - started
+        assert report.list_id is not None
+        assert len(sb.list_members(report.list_id)) == report.exported
+        return {
+            "contacts": report.exported,
+            "end_to_end": report.exported / elapsed,
+            "steady": steady_state(sb, "/contacts", 100),
+            "calls": report.api_calls,
+            "429": too_many(sb),
+            "in_flight": exporter.concurrency,
+            "note": "",
+        }
+
+
+def run_naive_bulk(rate: float, n: int) -> dict[str, Any]:
+    payloads = contacts(n)
+    with Sandbox(rate_limit=rate, latency=LATENCY, record_bodies=False) as sb:
+        client = client_for(sb, rate)
+        list_id = client.create_list("Benchmark")
+        started = time.perf_counter()
+        for i in range(0, len(payloads), 100):
+            client.upsert_contacts([{**p, "_autopilot_list": list_id} for p in payloads[i : i + 100]])
+        elapsed = time.perf_counter() - started
+        return {
+            "contacts": len(payloads),
+            "end_to_end": len(payloads) / elapsed,
+            "steady": steady_state(sb, "/contacts", 100),
+            "calls": client.stats.requests,
+            "429": too_many(sb),
+            "in_flight": 1,
+            "note": "",
+        }
+
+
+def run_naive_single(rate: float, n: int) -> dict[str, Any]:
+    payloads = contacts(n)
+    with Sandbox(rate_limit=rate, latency=LATENCY, record_bodies=False) as sb:
+        client = client_for(sb, rate)
+        list_id = client.create_list("Benchmark")
+        started = time.perf_counter()
+        for payload in payloads:
+            client.upsert_contact({**payload, "_autopilot_list": list_id})
+        elapsed = time.perf_counter() - started
+        return {
+            "contacts": len(payloads),
+            "end_to_end": len(payloads) / elapsed,
+            "steady": steady_state(sb, "/contact", 1),
+            "calls": client.stats.requests,
+            "429": too_many(sb),
+            "in_flight": 1,
+            "note": "capped",
+        }
+
+
+def memory_child(n: int) -> None:
+    """Run plan() over n generated rows in this (fresh) process and print RSS before/after and time."""
+    with Sandbox() as sb:  # plan() makes no call; the client only supplies the rate
+        exporter = Exporter(client_for(sb, 5.0), mapping())
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        started = time.perf_counter()
+        report = exporter.plan(rows(n, seed=7), segment="Memory")
+        elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        assert report.total_rows == n
+        assert sb.requests == []
+    print(f"{before:.1f} {after:.1f} {elapsed:.2f} {report.exported}")
+
+
+def memory_of_plan(n: int) -> tuple[float, float, float, int]:
+    """(max RSS MiB before and after plan(), seconds, rows that would be exported), in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-child", str(n)], check=True, capture_output=True, text=True
+    ).stdout.split()
+    return float(out[0]), float(out[1]), float(out[2]), int(out[3])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rates", type=float, nargs="+", default=[5.0, 20.0])
+    parser.add_argument("--contacts", type=int, default=10_000, help="contacts per Exporter run at 5 r/s")
+    parser.add_argument("--naive-bulk", type=int, default=2_000, help="contacts for the naive bulk loop")
+    parser.add_argument("--naive-single", type=int, default=30, help="contacts for the single-call loop")
+    parser.add_argument("--memory-rows", type=int, default=1_000_000)
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child is not None:
+        memory_child(args.memory_child)
+        return
+
+    print(f"Python {platform.python_version()} on {platform.machine()}, sandbox latency {LATENCY} s/request")
+    header = (
+        f"{'rate':>5} {'run':<28} {'contacts':>8} {'in flight':>9} {'calls':>6} {'429s':>5} "
+        f"{'contacts/s':>10} {'of floor':>8} {'steady/s':>9} {'of floor':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for rate in args.rates:
+        floor = 100 * rate
+        # Same duration at every rate: 10,000 contacts at 5 r/s is a 20 s floor.
+        n = int(args.contacts * rate / 5.0)
+        runs = [
+            ("Exporter (auto concurrency)", run_exporter(rate, n, None)),
+            ("Exporter (concurrency=4)", run_exporter(rate, n, 4)),
+            ("naive sequential bulk loop", run_naive_bulk(rate, args.naive_bulk)),
+            ("naive single POST /contact", run_naive_single(rate, args.naive_single)),
+        ]
+        for name, r in runs:
+            steady = r["steady"]
+            steady_text = "-" if math.isnan(steady) else f"{steady:9.1f}"
+            steady_floor = "-" if math.isnan(steady) else f"{steady / floor:8.1%}"
+            print(
+                f"{rate:5g} {name:<28} {r['contacts']:8,} {r['in_flight']:9} {r['calls']:6} {r['429']:5} "
+                f"{r['end_to_end']:10.1f} {r['end_to_end'] / floor:8.1%} {steady_text:>9} {steady_floor:>8}"
+            )
+        single = runs[-1][1]
+        print(
+            f"      (single-call loop capped at {single['contacts']} contacts; extrapolated, "
+            f"{args.contacts:,} contacts would take {args.contacts / single['end_to_end'] / 60:,.0f} min)"
+        )
+    before, after, seconds, exported = memory_of_plan(args.memory_rows)
+    print(
+        f"\nplan() over {args.memory_rows:,} lazily generated rows ({exported:,} would be exported): "
+        f"process max RSS {before:.0f} MiB before, {after:.0f} MiB after; {seconds:.1f} s "
+        f"({args.memory_rows / seconds:,.0f} rows/s, row generation included)"
+    )
+
+
+if __name__ == "__main__":
+    main()
