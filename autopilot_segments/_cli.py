@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 
@@ -83,7 +83,8 @@ exit codes:
   2  usage or configuration error (bad flags, no API key, unreadable source, mapping or state file)
   3  a guard rail stopped the export before anything was written (re-run with --force to override)
   4  authentication or permission error (the API key was refused)
-  5  other API or connection failure (Autopilot unreachable, server errors, rate limit not recovered)
+  5  other API or connection failure (Autopilot unreachable, timeouts, server errors or 429s that
+     retries did not get through, rows that failed for such a reason); re-running is safe
 
 The API key is read from the {KEY_ENV} environment variable or from --api-key-file PATH.
 Run `{PROG} demo` to try everything against a local sandbox, no key needed.
@@ -122,9 +123,6 @@ class _Console:
     def note(self, text: str) -> None:
         """Context for a human: stdout normally, stderr under `--json` so stdout stays parseable."""
         print(self.redact(text), file=self.stderr if self.json_mode else self.stdout, flush=True)
-
-    def warn(self, text: str) -> None:
-        print(self.redact(f"{PROG}: warning: {text}"), file=self.stderr, flush=True)
 
     def error(self, text: str) -> None:
         print(self.redact(f"{PROG}: error: {text}"), file=self.stderr, flush=True)
@@ -470,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(handler(args, console))
         except _UsageError as exc:
             command_parser: argparse.ArgumentParser = args.command_parser
-            _parser_error(command_parser, console.redact(str(exc)))
+            command_parser.error(console.redact(str(exc)))
         except KeyboardInterrupt:
             console.error("interrupted")
             return ExitCode.INTERRUPTED
@@ -492,10 +490,6 @@ def _refuse_key_on_command_line(parser: argparse.ArgumentParser, arguments: Sequ
                 f"there is no --api-key option, so the key never lands in shell history: "
                 f"set {KEY_ENV} or pass --api-key-file PATH"
             )
-
-
-def _parser_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
-    parser.error(message)
 
 
 def _describe_failure(exc: BaseException) -> tuple[ExitCode, str]:
