@@ -26,6 +26,7 @@ from ._errors import APIConnectionError, APIError, ConfigurationError, ExportErr
 from ._lists import ListResolution, resolve_list
 from ._membership import ListMembershipDetector, Verdict
 from ._progress import Progress, ProgressCallback, ProgressSink, load_tqdm
+from ._rejection_log import RejectionLog
 from ._rejections import Rejection
 from ._report import ExportReport
 
@@ -317,7 +318,8 @@ class _RowCounter:
     valid: int = 0
     exported: int = 0
     unchanged: int = 0
-    rejected: list[Rejection] = attrs.Factory(list)
+    rejected: RejectionLog = attrs.Factory(RejectionLog)
+    _over_limit_message: str | None = None
 
     def admit(self, item: MappedRow | Rejection) -> MappedRow | None:
         """Count a mapped row; return it if it may be exported (valid and within the cap)."""
@@ -327,8 +329,10 @@ class _RowCounter:
             return None
         self.valid += 1
         if self.max_profiles is not None and self.valid > self.max_profiles:
-            message = f"beyond the contract's cap of {self.max_profiles:,} profiles (max_profiles)"
-            self.rejected.append(_rejection(item, "over_limit", message))
+            # One shared message string: a capped million-row segment holds ~900k of these.
+            if self._over_limit_message is None:
+                self._over_limit_message = f"beyond the contract's cap of {self.max_profiles:,} profiles"
+            self.rejected.append(_rejection(item, "over_limit", self._over_limit_message))
             return None
         return item
 

@@ -7,7 +7,6 @@ import datetime as dt
 import html
 import json
 import os
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._errors import ConfigurationError
-from ._rejections import REJECTION_REASONS, Rejection
+from ._rejection_log import RejectionLog
+from ._rejections import Rejection
 
 if TYPE_CHECKING:
     import pandas
@@ -32,8 +32,9 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value
 
 
-def _as_tuple(rejections: Iterable[Rejection]) -> tuple[Rejection, ...]:
-    return tuple(rejections)
+def _as_log(rejections: Iterable[Rejection]) -> RejectionLog:
+    log = rejections if isinstance(rejections, RejectionLog) else RejectionLog(rejections)
+    return log.freeze()
 
 
 @attrs.frozen(kw_only=True)
@@ -56,7 +57,7 @@ class ExportReport:
     exported: int = attrs.field(validator=attrs.validators.ge(0))
     unchanged: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     removed: int = attrs.field(default=0, validator=attrs.validators.ge(0))
-    rejected: tuple[Rejection, ...] = attrs.field(default=(), converter=_as_tuple)
+    rejected: RejectionLog = attrs.field(factory=RejectionLog, converter=_as_log)
     api_calls: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     retries: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     rate_limited: int = attrs.field(default=0, validator=attrs.validators.ge(0))
@@ -85,9 +86,8 @@ class ExportReport:
     @property
     def counts(self) -> dict[str, int]:
         """Rows per outcome: `exported`, `unchanged` and every rejection reason code (zeros included)."""
-        by_reason: Counter[str] = Counter(r.reason for r in self.rejected)
         counts = {"exported": self.exported, "unchanged": self.unchanged}
-        counts.update({reason: by_reason.get(reason, 0) for reason in REJECTION_REASONS})
+        counts.update(self.rejected.reason_counts())
         return counts
 
     @property
@@ -98,7 +98,7 @@ class ExportReport:
     @property
     def ok(self) -> bool:
         """True when the run completed and no row failed for a transient reason."""
-        return self.complete and not any(r.reason == "failed" for r in self.rejected)
+        return self.complete and not self.rejected.reason_counts()["failed"]
 
     def summary(self) -> str:
         """A short human-readable account of the run."""

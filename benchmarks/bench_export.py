@@ -129,10 +129,10 @@ def run_naive_single(rate: float, n: int) -> dict[str, Any]:
         }
 
 
-def memory_child(n: int) -> None:
+def memory_child(n: int, cap: int | None) -> None:
     """Run plan() over n generated rows in this (fresh) process and print RSS before/after and time."""
     with Sandbox() as sb:  # plan() makes no call; the client only supplies the rate
-        exporter = Exporter(client_for(sb, 5.0), mapping())
+        exporter = Exporter(client_for(sb, 5.0), mapping(), max_profiles=cap)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         started = time.perf_counter()
         report = exporter.plan(rows(n, seed=7), segment="Memory")
@@ -143,11 +143,10 @@ def memory_child(n: int) -> None:
     print(f"{before:.1f} {after:.1f} {elapsed:.2f} {report.exported}")
 
 
-def memory_of_plan(n: int) -> tuple[float, float, float, int]:
+def memory_of_plan(n: int, cap: int | None) -> tuple[float, float, float, int]:
     """(max RSS MiB before and after plan(), seconds, rows that would be exported), in a fresh process."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--memory-child", str(n)], check=True, capture_output=True, text=True
-    ).stdout.split()
+    command = [sys.executable, __file__, "--memory-child", str(n), "--memory-cap", str(cap or 0)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout.split()
     return float(out[0]), float(out[1]), float(out[2]), int(out[3])
 
 
@@ -161,9 +160,11 @@ def main() -> None:
     parser.add_argument("--naive-single", type=int, default=30, help="contacts for the single-call loop")
     parser.add_argument("--memory-rows", type=int, default=1_000_000)
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-cap", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--only-memory", action="store_true", help="skip the throughput runs")
     args = parser.parse_args()
     if args.memory_child is not None:
-        memory_child(args.memory_child)
+        memory_child(args.memory_child, args.memory_cap or None)
         return
 
     print(f"Python {platform.python_version()} on {platform.machine()}, sandbox latency {LATENCY} s/request")
@@ -173,7 +174,7 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
-    for rate in args.rates:
+    for rate in [] if args.only_memory else args.rates:
         floor = 100 * rate
         # Same duration at every rate: 10,000 contacts at 5 r/s is a 20 s floor.
         n = int(args.contacts * rate / 5.0)
@@ -196,12 +197,17 @@ def main() -> None:
             f"      (single-call loop capped at {single['contacts']} contacts; extrapolated, "
             f"{args.contacts:,} contacts would take {args.contacts / single['end_to_end'] / 60:,.0f} min)"
         )
-    before, after, seconds, exported = memory_of_plan(args.memory_rows)
-    print(
-        f"\nplan() over {args.memory_rows:,} lazily generated rows ({exported:,} would be exported): "
-        f"process max RSS {before:.0f} MiB before, {after:.0f} MiB after; {seconds:.1f} s "
-        f"({args.memory_rows / seconds:,.0f} rows/s, row generation included)"
-    )
+    print()
+    for cap in (None, 100_000):
+        before, after, seconds, exported = memory_of_plan(args.memory_rows, cap)
+        what = (
+            "no cap" if cap is None else f"max_profiles={cap:,}: {args.memory_rows - exported:,} over_limit"
+        )
+        print(
+            f"plan() over {args.memory_rows:,} lazily generated rows ({what}): process max RSS "
+            f"{before:.0f} MiB before, {after:.0f} MiB after; {seconds:.1f} s "
+            f"({args.memory_rows / seconds:,.0f} rows/s, row generation included)"
+        )
 
 
 if __name__ == "__main__":

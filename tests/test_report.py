@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from autopilot_segments import ConfigurationError, ExportReport, Rejection
+from autopilot_segments import REJECTION_REASONS, ConfigurationError, ExportReport, Rejection
 from autopilot_segments._client import AutopilotClient
 from autopilot_segments._exporter import Exporter
 from autopilot_segments._mapping import FieldMapping
+from autopilot_segments._rejection_log import RejectionLog
 from autopilot_segments.sandbox import Sandbox
 
 T0 = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
@@ -159,3 +162,35 @@ def test_a_real_report_keeps_its_promises(tmp_path: Path) -> None:
     assert "<script>" not in r._repr_html_()
     r.write_rejections(tmp_path / "r.csv")
     assert key not in (tmp_path / "r.csv").read_text(encoding="utf-8")
+
+
+rejections = st.lists(
+    st.builds(
+        Rejection,
+        row=st.integers(1, 2**40),
+        email=st.one_of(st.none(), st.text(max_size=30)),
+        reason=st.sampled_from(REJECTION_REASONS),
+        message=st.one_of(st.just("same message"), st.text(max_size=40)),
+        field=st.one_of(st.none(), st.sampled_from(["Email", "points", "élan"])),
+    ),
+    max_size=40,
+)
+
+
+@given(rejections)
+def test_rejection_log_reads_back_exactly_what_was_appended(items: list[Rejection]) -> None:
+    log = RejectionLog(items)
+    assert list(log) == items
+    assert len(log) == len(items)
+    assert log == items
+    assert [log[i] for i in range(-len(items), len(items))] == items + items
+    assert log[1:3] == items[1:3]
+    assert log.reason_counts() == {r: sum(1 for x in items if x.reason == r) for r in REJECTION_REASONS}
+
+
+def test_a_report_s_rejections_cannot_change() -> None:
+    r = report()
+    with pytest.raises(TypeError):
+        r.rejected.append(rejection(5))
+    with pytest.raises(IndexError):
+        r.rejected[2]
