@@ -433,3 +433,33 @@ def test_info_logs_carry_counts_and_no_personal_data(caplog: pytest.LogCaptureFi
     assert "example.com" not in text.lower()
     assert "First1" not in text
     assert key not in text
+
+
+class _SkipEven:
+    def should_send(self, contact: Any) -> bool:
+        return contact.row % 2 == 1
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.batches: list[list[Any]] = []
+
+    def acknowledged(self, entries: Any) -> None:
+        self.batches.append(list(entries))
+
+
+def test_the_incremental_seams_filter_rows_and_see_every_acknowledged_batch() -> None:
+    source = rows(30)
+    sink = _Recorder()
+    with Sandbox() as sb:
+        exporter = Exporter(make_client(sb), make_mapping(), batch_size=5)
+        report = exporter._export(source, segment=SEGMENT, send_filter=_SkipEven(), sink=sink)
+        assert report.unchanged == 15
+        assert report.exported == 15
+        entries = [e for batch in sink.batches for e in batch]
+        assert sorted(e.row for e in entries) == list(range(1, 31, 2))
+        assert all(e.contact_id == sb.contacts[e.email]["contact_id"] for e in entries)
+        assert all(e.payload["Email"] == e.email for e in entries)
+        assert report.list_id is not None
+        assert sb.list_members(report.list_id) == {e.email for e in entries}
+        assert_invariant(report, 30)
