@@ -437,7 +437,7 @@ def test_info_logs_carry_counts_and_no_personal_data(caplog: pytest.LogCaptureFi
 
 class _SkipEven:
     def should_send(self, contact: Any) -> bool:
-        return contact.row % 2 == 1
+        return bool(contact.row % 2 == 1)
 
 
 class _Recorder:
