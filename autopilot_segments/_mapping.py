@@ -201,7 +201,7 @@ class FieldMapping:
         a one-shot iterator raises `ConfigurationError`.
         """
         if self.keep == "last":
-            if iter(rows) is rows:
+            if isinstance(rows, Iterator):  # one-shot: iter(rows) is rows; asked without calling iter()
                 raise ConfigurationError(
                     "keep='last' reads the rows twice, but a one-shot iterator was given; pass a list or "
                     "another re-iterable object, or use keep='first'"

@@ -621,3 +621,31 @@ def test_infer_without_an_email_column() -> None:
         ConfigurationError, match=r"no email column found among the columns \('name', 'city'\)"
     ):
         FieldMapping.infer(["name", "city"])
+
+
+def test_infer_maps_every_standard_field_by_its_own_name() -> None:
+    columns = [name.lower().replace("_", " ") for name in STANDARD_FIELDS]
+    mapping = FieldMapping.infer(columns)
+    assert mapping.email == "email"
+    assert dict(mapping.fields) == {
+        name: name.lower().replace("_", " ") for name in STANDARD_FIELDS if name != "Email"
+    }
+
+
+def test_last_wins_accepts_any_re_iterable() -> None:
+    class Reopening:
+        def __init__(self) -> None:
+            self.passes = 0
+
+        def __iter__(self) -> Any:
+            self.passes += 1
+            return iter([{"e": "a@example.com", "f": "1"}, {"e": "A@example.com", "f": "2"}])
+
+    source = Reopening()
+    mapping = FieldMapping(email="e", fields={"FirstName": "f"}, keep="last")
+    results = list(mapping.map_rows(source))
+    assert source.passes == 2
+    assert isinstance(results[0], Rejection)
+    assert results[0].reason == "duplicate_email"
+    assert isinstance(results[1], MappedContact)
+    assert results[1].payload["FirstName"] == "2"
