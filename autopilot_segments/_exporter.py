@@ -362,6 +362,10 @@ class _ExportRun:
     # (stop_on_error after a failure). Workers set them themselves: the main thread learns late.
     stop: threading.Event = attrs.Factory(threading.Event)
     halted: threading.Event = attrs.Factory(threading.Event)
+    # The 401/403 that set `stop`: other workers then end with ExportAborted, which must never be
+    # what the caller sees.
+    fatal: BaseException | None = None
+    _fatal_lock: threading.Lock = attrs.Factory(threading.Lock)
 
     @property
     def list_id(self) -> str:
@@ -373,7 +377,9 @@ class _ExportRun:
             return _BatchOutcome([], [_rejection(c, "failed", _NOT_SENT) for c in batch], None)
         try:
             outcome = self._process(batch)
-        except FATAL_ERRORS:
+        except FATAL_ERRORS as error:
+            with self._fatal_lock:
+                self.fatal = self.fatal or error
             self.stop.set()
             raise
         if outcome.first_failure is not None and self.stop_on_error:
@@ -573,7 +579,12 @@ class _Pipeline:
             if future.cancelled():
                 self.counter.rejected.extend(_rejection(c, "failed", _NOT_SENT) for c in batch)
                 continue
-            outcome = future.result()
+            try:
+                outcome = future.result()
+            except ExportAborted:
+                if self.run.fatal is not None:
+                    raise self.run.fatal from None
+                raise
             self.counter.exported += len(outcome.acknowledged)
             self.counter.rejected.extend(outcome.rejections)
             if self.sink is not None and outcome.acknowledged:

@@ -299,7 +299,13 @@ def test_a_401_mid_export_stops_everything(httpserver: Any, concurrency: int) ->
         "", status=404
     )
     httpserver.expect_request("/v1/list/contactlist_1/contact/person_0").respond_with_json({})
-    client = AutopilotClient("a" * 32, base_url=httpserver.url_for("/v1"), requests_per_second=10_000.0)
+    client = AutopilotClient(
+        "a" * 32,
+        base_url=httpserver.url_for("/v1"),
+        requests_per_second=10_000.0,
+        backoff_factor=0.0,
+        max_retries=1,
+    )
     exporter = Exporter(client, make_mapping(), concurrency=concurrency, batch_size=10)
     with pytest.raises(AuthenticationError) as caught:
         exporter.export(rows(500), segment=SEGMENT)
