@@ -258,7 +258,7 @@ class Exporter:
                 f"export of segment {segment!r} stopped: {pipeline.stopped_by}",
                 report=partial,
                 cause=pipeline.failure,
-            )
+            ) from pipeline.failure
         final = report()
         _log.info("export finished: %s", _counts_line(final))
         return final
