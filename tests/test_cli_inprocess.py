@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -203,3 +204,49 @@ def test_table_aligns_columns() -> None:
     assert header.split() == ["LIST_ID", "TITLE"]
     assert first.index("VIP") == second.index("Newsletter") == header.index("TITLE")
     assert rule.split() == ["-" * len("contactlist_1"), "-" * len("Newsletter subscribers")]
+
+
+def make_cdm_folder(root: Path) -> Path:
+    def entity(name: str, columns: list[str], lines: str) -> dict[str, Any]:
+        (root / name).mkdir(parents=True)
+        (root / name / "part1.csv").write_text(lines, encoding="utf-8")
+        return {
+            "$type": "LocalEntity",
+            "name": name,
+            "attributes": [{"name": column, "dataType": "string"} for column in columns],
+            "partitions": [{"name": f"{name}-part1", "location": f"{name}/part1.csv"}],
+        }
+
+    model = {
+        "name": "crm",
+        "version": "1.0",
+        "entities": [
+            entity("Account", ["accountid"], "acc-1\n"),
+            entity("Contact", ["emailaddress1", "firstname"], "ada@example.com,Ada\nnot-an-email,Bob\n"),
+        ],
+    }
+    (root / "model.json").write_text(json.dumps(model), encoding="utf-8")
+    return root
+
+
+def test_a_cdm_folder_is_read_with_entity(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = make_cdm_folder(tmp_path / "cdm")
+    flags = [
+        "--segment",
+        "S",
+        "--email-column",
+        "emailaddress1",
+        "--field",
+        "FirstName=firstname",
+        "--dry-run",
+    ]
+    code = main(["export", str(folder), "--entity", "Contact", "--json", *flags])
+    report = json.loads(capsys.readouterr().out)
+    assert code == ExitCode.REJECTED_ROWS
+    assert (report["total_rows"], report["exported"]) == (2, 1)
+    assert [r["reason"] for r in report["rejected"]] == ["invalid_email"]
+
+    assert main(["export", str(folder), *flags]) == ExitCode.USAGE  # two entities: which one?
+    err = capsys.readouterr().err
+    assert "Account" in err
+    assert "Contact" in err
