@@ -168,7 +168,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rates", type=float, nargs="+", default=[5.0, 20.0])
-    parser.add_argument("--contacts", type=int, default=10_000, help="contacts per Exporter run at 5 r/s")
+    parser.add_argument("--contacts", type=int, default=20_000, help="contacts per Exporter run at 5 r/s")
     parser.add_argument("--naive-bulk", type=int, default=2_000, help="contacts for the naive bulk loop")
     parser.add_argument("--naive-single", type=int, default=30, help="contacts for the single-call loop")
     parser.add_argument("--memory-rows", type=int, default=1_000_000)
@@ -189,7 +189,7 @@ def main() -> None:
     print("-" * len(header))
     for rate in [] if args.only_memory else args.rates:
         floor = 100 * rate
-        # Same duration at every rate: 10,000 contacts at 5 r/s is a 20 s floor.
+        # Same duration at every rate: 20,000 contacts at 5 r/s is a 40 s floor.
         n = int(args.contacts * rate / 5.0)
         runs = [
             ("Exporter (auto concurrency)", run_exporter(rate, n, None)),

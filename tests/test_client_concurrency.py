@@ -10,6 +10,11 @@ from autopilot_segments.sandbox import Sandbox
 RATE = 60.0
 THREADS = 8
 CALLS_PER_THREAD = 9  # plus an add_to_list every third call: 96 requests, ~1.6 windows at 60 r/s
+# The sandbox stamps a request when its handler thread gets the GIL, which can be a few tens of ms after
+# the client started it when 8 client threads and the server share one interpreter. The limiter's exact
+# guarantee (on its own clock) is proven with a fake clock in test_ratelimit.py; here the wire is checked
+# over windows shortened by that scheduling jitter. Without a limiter, 96 requests land in ~0.1 s.
+ARRIVAL_JITTER = 0.05
 
 
 def _max_in_window(times: list[float], window: float = 1.0) -> int:
@@ -53,7 +58,7 @@ def test_eight_threads_never_exceed_the_rate_on_the_wire() -> None:
         expected = THREADS * (CALLS_PER_THREAD + CALLS_PER_THREAD // 3)
         assert len(arrivals) == expected
         assert client.stats.requests == expected
-        assert _max_in_window(arrivals) <= RATE
+        assert _max_in_window(arrivals, window=1.0 - ARRIVAL_JITTER) <= RATE
         assert all(r.status == 200 for r in sb.requests)
         assert client.stats.rate_limited == 0
         # not needlessly slow either: 96 starts at 60 r/s fit in well under three windows
