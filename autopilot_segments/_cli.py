@@ -289,6 +289,13 @@ def _add_export_arguments(sub: argparse.ArgumentParser) -> None:
         help="what to do with list members no longer in the segment (needs --state; default: keep)",
     )
     run.add_argument(
+        "--max-removal-fraction",
+        type=_fraction,
+        metavar="F",
+        help="guard rail: with --on-leave remove, stop (exit 3) rather than remove more than this fraction "
+        "of the list's exported contacts in one run (default: 0.5)",
+    )
+    run.add_argument(
         "--max-profiles",
         type=_non_negative_int,
         default=100_000,
@@ -495,7 +502,11 @@ def _refuse_key_on_command_line(parser: argparse.ArgumentParser, arguments: Sequ
 def _describe_failure(exc: BaseException) -> tuple[ExitCode, str]:
     """The exit code and the one line to print for an exception that ended the command."""
     if isinstance(exc, GuardrailError):
-        return ExitCode.GUARDRAIL, f"{exc} (nothing was written; re-run with --force to override)"
+        # The library's message speaks Python ("force=True"); say it the command line's way.
+        message = str(exc).replace("force=True", "--force")
+        if "--force" not in message:
+            message += " (nothing was written; re-run with --force to override)"
+        return ExitCode.GUARDRAIL, message
     if isinstance(exc, ExportError):
         cause_code, cause_text = _describe_failure(exc.cause) if exc.cause else (ExitCode.FAILURE, "")
         return cause_code, f"{exc}" + (f": {cause_text}" if cause_text and cause_text not in str(exc) else "")
@@ -663,8 +674,9 @@ def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
                 file=console.stderr,
                 flush=True,
             )
-        elif args.dry_run:
-            # plan() makes no API call, so a dry run works without a key (but uses one when given).
+        elif args.dry_run and not args.state:
+            # plan() makes no API call, so a dry run works without a key (but uses one when given). Not
+            # with --state: the state is kept per account, and the account is known by its key.
             has_key = args.api_key_file is not None or os.environ.get(KEY_ENV, "").strip()
             client = _make_client(args, console, api_key=None if has_key else _PLACEHOLDER_KEY)
         else:
@@ -696,6 +708,8 @@ def _exporter_options(args: argparse.Namespace) -> dict[str, Any]:
         options["state"] = args.state
     if args.on_leave != "keep":
         options["on_leave"] = args.on_leave
+    if args.max_removal_fraction is not None:
+        options["max_removal_fraction"] = args.max_removal_fraction
     return options
 
 
@@ -745,6 +759,8 @@ def _check_export_flags(args: argparse.Namespace) -> None:
         raise _UsageError("--sandbox and --base-url exclude each other: --sandbox starts its own server")
     if args.sandbox and args.api_key_file:
         raise _UsageError("--sandbox needs no key: drop --api-key-file (the sandbox makes its own key)")
+    if args.max_removal_fraction is not None and args.on_leave != "remove":
+        raise _UsageError("--max-removal-fraction only applies with --on-leave remove")
     if args.on_leave == "remove" and not args.state:
         raise _UsageError(
             "--on-leave remove needs --state FILE: the state remembers who was exported, "

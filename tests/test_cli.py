@@ -257,6 +257,37 @@ def test_export_sandbox_flag_exports_into_a_private_sandbox(tmp_path: Path) -> N
     assert "missing_email 1" in result.stdout
 
 
+def test_guard_rails_exit_3_until_forced(sandbox: Sandbox, tmp_path: Path) -> None:
+    everyone = write_csv(tmp_path / "all.csv", [{"email": f"member{i}@example.com"} for i in range(10)])
+    two_left = write_csv(tmp_path / "few.csv", [{"email": f"member{i}@example.com"} for i in range(2)])
+    empty = tmp_path / "empty.csv"
+    empty.write_text("email\n", encoding="utf-8")
+    common = ("--segment", "Guarded", "--email-column", "email", "--base-url", sandbox.url, "--rate", "1000",
+              "--state", str(tmp_path / "exports.db"))  # fmt: skip
+
+    first = run("export", str(everyone), *common, key=sandbox.api_key)
+    assert first.returncode == 0, first.stderr
+    (list_id,) = [lid for lid, title in sandbox.lists if title == "Guarded"]
+    assert len(sandbox.list_members(list_id)) == 10
+
+    emptied = run("export", str(empty), *common, key=sandbox.api_key)
+    assert emptied.returncode == 3
+    assert "--force" in assert_one_error_line(emptied)
+
+    mass_removal = run("export", str(two_left), *common, "--on-leave", "remove", key=sandbox.api_key)
+    assert mass_removal.returncode == 3
+    assert "--force" in assert_one_error_line(mass_removal)
+    assert len(sandbox.list_members(list_id)) == 10  # the guard rails wrote nothing
+
+    forced = run(
+        "export", str(two_left), *common, "--on-leave", "remove", "--force", "--json", key=sandbox.api_key
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(forced.stdout)["removed"] == 8
+    assert sandbox.list_members(list_id) == {"member0@example.com", "member1@example.com"}
+    assert_key_absent(sandbox.api_key, first, emptied, mass_removal, forced)
+
+
 def test_usage_errors_exit_2_with_one_line(sandbox: Sandbox, tmp_path: Path) -> None:
     source = write_csv(tmp_path / "s.csv", [{"email": "a@example.com"}])
     key_file = tmp_path / "key"
