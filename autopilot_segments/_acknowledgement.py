@@ -9,11 +9,20 @@ thread, in order of acknowledgement, so they may hold a SQLite connection.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import attrs
 
-__all__ = ["AcknowledgedEntry", "AcknowledgementSink", "MappedRow", "SendEverything", "SendFilter"]
+__all__ = [
+    "AcknowledgedEntry",
+    "AcknowledgementSink",
+    "BatchSendFilter",
+    "ListedContact",
+    "MappedRow",
+    "SendEverything",
+    "SendFilter",
+    "batch_filter",
+]
 
 
 class MappedRow(Protocol):
@@ -39,6 +48,18 @@ class AcknowledgedEntry:
     payload: Mapping[str, Any]
 
 
+@attrs.frozen(kw_only=True)
+class ListedContact:
+    """A contact to send that the state knows is a member of the list already (its payload changed).
+
+    Its membership needs no probe, check or explicit add: only its upsert is sent.
+    """
+
+    row: int
+    email: str
+    payload: Mapping[str, Any]
+
+
 class SendFilter(Protocol):
     def should_send(self, contact: MappedRow) -> bool:
         """False to skip the row as `unchanged`."""
@@ -49,8 +70,34 @@ class AcknowledgementSink(Protocol):
         """Called once per acknowledged batch with the contacts it exported."""
 
 
+class BatchSendFilter(Protocol):
+    def select(self, contacts: Sequence[MappedRow]) -> Sequence[MappedRow]:
+        """The contacts to send, in order (maybe as `ListedContact`); the others count as `unchanged`.
+
+        Called with up to one batch of contacts at a time, so a lookup can serve a whole batch.
+        """
+
+
 class SendEverything:
     """The default filter: every valid row is sent."""
 
     def should_send(self, contact: MappedRow) -> bool:
         return True
+
+    def select(self, contacts: Sequence[MappedRow]) -> Sequence[MappedRow]:
+        return contacts
+
+
+@attrs.frozen
+class _OneByOne:
+    inner: SendFilter
+
+    def select(self, contacts: Sequence[MappedRow]) -> Sequence[MappedRow]:
+        return [c for c in contacts if self.inner.should_send(c)]
+
+
+def batch_filter(send_filter: SendFilter | BatchSendFilter) -> BatchSendFilter:
+    """A filter deciding per batch: batch filters as they are, per-contact ones wrapped."""
+    if callable(getattr(send_filter, "select", None)):
+        return cast(BatchSendFilter, send_filter)
+    return _OneByOne(cast(SendFilter, send_filter))

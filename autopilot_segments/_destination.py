@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-__all__ = ["CallStats", "Destination", "ListInfo", "UpsertAnswer"]
+__all__ = ["CallStats", "Destination", "ListInfo", "StatefulDestination", "UpsertAnswer"]
 
 
 class UpsertAnswer(Protocol):
@@ -58,3 +58,12 @@ class Destination(Protocol):
     def is_on_list(self, list_id: str, contact: str) -> bool: ...
 
     def add_to_list(self, list_id: str, contact: str) -> bool: ...
+
+
+class StatefulDestination(Destination, Protocol):
+    """What a stateful export also needs: an account identity for the state, and removals for leavers."""
+
+    @property
+    def account_fingerprint(self) -> str: ...
+
+    def remove_from_list(self, list_id: str, contact: str) -> bool: ...

@@ -9,26 +9,40 @@ rejects, make sure every stored contact is a member of the list, and account for
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol, cast
 
 import attrs
 
-from ._acknowledgement import AcknowledgedEntry, AcknowledgementSink, MappedRow, SendEverything, SendFilter
+from ._acknowledgement import (
+    AcknowledgedEntry,
+    AcknowledgementSink,
+    BatchSendFilter,
+    ListedContact,
+    MappedRow,
+    SendEverything,
+    SendFilter,
+    batch_filter,
+)
 from ._bisection import FATAL_ERRORS, ExportAborted, send_with_bisection
-from ._destination import CallStats, Destination, UpsertAnswer
-from ._errors import APIConnectionError, APIError, ConfigurationError, ExportError
-from ._lists import ListResolution, resolve_list
+from ._destination import CallStats, Destination, StatefulDestination, UpsertAnswer
+from ._errors import APIConnectionError, APIError, ConfigurationError, ExportError, GuardrailError
+from ._incremental import RemovalOutcome, SeenSet, StateFilter, StateSink, remove_leavers, seen_email
+from ._lists import ListResolution, find_list, resolve_list
 from ._membership import ListMembershipDetector, Verdict
 from ._progress import Progress, ProgressCallback, ProgressSink, load_tqdm
 from ._rejection_log import RejectionLog
 from ._rejections import Rejection
 from ._report import ExportReport
+from ._spool import Spool
+from ._state import ExportState, RunOutcome, RunRecord
 
 __all__ = ["Exporter", "RowMapper", "auto_concurrency"]
 
@@ -69,6 +83,21 @@ class _BatchOutcome:
     first_failure: BaseException | None
 
 
+OnLeave = Literal["keep", "remove"]
+_ON_LEAVE: Final = ("keep", "remove")
+
+
+@attrs.define
+class _Session:
+    """The clocks, counters and progress of one export or plan, shared by its steps."""
+
+    segment: str
+    counter: _RowCounter
+    started_at: dt.datetime
+    start: float
+    stats_before: CallStats
+
+
 class Exporter:
     """Exports segments (iterables of row mappings) to Autopilot lists named after them.
 
@@ -93,6 +122,16 @@ class Exporter:
         Show a tqdm progress bar (needs the `progress` extra).
     batch_size:
         Contacts per bulk upsert, 1..100.
+    state:
+        Path of an SQLite export state file (created if missing). With it, a re-run sends only new
+        and changed contacts, an interrupted export is completed by running it again, leavers can be
+        removed, and runs are journaled (`history`). `None` (default): stateless exports.
+    on_leave:
+        What to do with contacts exported earlier that are no longer in the segment: "keep" (default)
+        or "remove" them from the list (never deleted, never unsubscribed). "remove" needs `state`.
+    max_removal_fraction:
+        Guard rail: an export that would remove more than this fraction of the list's known members
+        stops before writing anything (`GuardrailError`) unless `force=True`. 0..1, default 0.5.
     """
 
     def __init__(
@@ -106,6 +145,9 @@ class Exporter:
         on_progress: ProgressCallback | None = None,
         progress: bool = False,
         batch_size: int = MAX_BATCH_SIZE,
+        state: str | os.PathLike[str] | None = None,
+        on_leave: OnLeave = "keep",
+        max_removal_fraction: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], dt.datetime] = _utcnow,
     ) -> None:
@@ -118,6 +160,7 @@ class Exporter:
             )
         if isinstance(batch_size, bool) or not 1 <= batch_size <= MAX_BATCH_SIZE:
             problems.append(f"batch_size must be between 1 and {MAX_BATCH_SIZE}, got {batch_size!r}")
+        problems.extend(_state_problems(client, state, on_leave, max_removal_fraction))
         bar_class = None
         if progress:
             try:
@@ -134,6 +177,9 @@ class Exporter:
         )
         self.stop_on_error = stop_on_error
         self.batch_size = batch_size
+        self.state_path: str | None = None if state is None else os.fspath(state)
+        self.on_leave: OnLeave = on_leave
+        self.max_removal_fraction = float(max_removal_fraction)
         self._on_progress = on_progress
         self._bar_class = bar_class
         self._clock = clock
@@ -142,55 +188,153 @@ class Exporter:
     def __repr__(self) -> str:
         return (
             f"Exporter(max_profiles={self.max_profiles!r}, concurrency={self.concurrency!r}, "
-            f"stop_on_error={self.stop_on_error!r}, batch_size={self.batch_size!r})"
+            f"stop_on_error={self.stop_on_error!r}, batch_size={self.batch_size!r}, "
+            f"state={self.state_path!r}, on_leave={self.on_leave!r}, "
+            f"max_removal_fraction={self.max_removal_fraction!r})"
         )
 
-    def export(self, rows: Iterable[Mapping[str, Any]], *, segment: str) -> ExportReport:
+    def export(
+        self, rows: Iterable[Mapping[str, Any]], *, segment: str, full: bool = False, force: bool = False
+    ) -> ExportReport:
         """Export `rows` to the list titled `segment` (created if needed) and report every row's outcome.
 
-        Raises `AuthenticationError` / `PermissionDeniedError` at once on 401/403 (nothing more is sent),
-        and `ExportError` with the partial report when `stop_on_error=True` and a batch failed.
-        """
-        return self._export(rows, segment=segment, send_filter=SendEverything(), sink=None)
+        With `state`: only new and changed contacts are sent (the others are `unchanged`) unless
+        `full=True`; an interrupted run is completed; leavers are kept or removed (`on_leave`); the
+        guard rails (empty input, mass removal) raise `GuardrailError` before anything is written,
+        unless `force=True`. Without `state`, `full` and `force` change nothing.
 
-    def export_segments(self, segments: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[str, ExportReport]:
+        Raises `AuthenticationError` / `PermissionDeniedError` at once on 401/403 (nothing more is sent),
+        `ExportError` with the partial report when `stop_on_error=True` and a batch failed, and
+        `StateError` when the state file is locked, corrupt or from a newer version.
+        """
+        if self.state_path is None:
+            return self._export(rows, segment=segment, send_filter=SendEverything(), sink=None)
+        return self._export_with_state(rows, segment=segment, full=full, force=force)
+
+    def export_segments(
+        self, segments: Mapping[str, Iterable[Mapping[str, Any]]], *, full: bool = False, force: bool = False
+    ) -> dict[str, ExportReport]:
         """Export several segments one after the other, each to its own list; reports keyed by name."""
-        return {name: self.export(rows, segment=name) for name, rows in segments.items()}
+        return {
+            name: self.export(rows, segment=name, full=full, force=force) for name, rows in segments.items()
+        }
+
+    def history(self, segment: str) -> list[RunRecord]:
+        """The journal of `segment`'s runs for this client's account, oldest first (needs `state`).
+
+        An empty list when the state file does not exist yet. Raises `StateError` while an export
+        holds the file.
+        """
+        if self.state_path is None:
+            raise ConfigurationError("history() needs a state file: Exporter(..., state='exports.db')")
+        if not os.path.exists(self.state_path):
+            return []
+        with self._open_state() as state:
+            return state.history(segment)
 
     def plan(self, rows: Iterable[Mapping[str, Any]], *, segment: str) -> ExportReport:
         """Dry run: map and validate every row and estimate the API cost. Makes no API call at all.
 
         `exported` counts the rows that would be exported; `planned_calls` assumes Autopilot honours
         `_autopilot_list` in bulk calls and the list must be created, `planned_calls_worst` that it
-        must add every contact to the list one by one.
+        must add every contact to the list one by one. With `state` (an existing file; a missing one
+        is not created), the plan uses the list of the segment's last run: rows the state says are
+        unchanged count as `unchanged`, `removed` counts the leavers `on_leave="remove"` would remove,
+        and `list_note` says if a guard rail would stop the export. Nothing is written to the state.
         """
         _require_segment(segment)
-        started_at, start = self._now(), self._clock()
+        if self.state_path is not None and os.path.exists(self.state_path):
+            with self._open_state() as state:
+                return self._plan(rows, segment, state)
+        return self._plan(rows, segment, None)
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _stateful_client(self) -> StatefulDestination:
+        return cast(StatefulDestination, self._client)
+
+    def _open_state(self) -> ExportState:
+        assert self.state_path is not None
+        return ExportState.open(self.state_path, account=self._stateful_client().account_fingerprint)
+
+    def _session(self, segment: str) -> _Session:
+        return _Session(
+            segment=segment,
+            counter=_RowCounter(self.max_profiles),
+            started_at=self._now(),
+            start=self._clock(),
+            stats_before=self._client.stats,
+        )
+
+    def _plan(
+        self, rows: Iterable[Mapping[str, Any]], segment: str, state: ExportState | None
+    ) -> ExportReport:
+        session = self._session(segment)
+        counter, start = session.counter, session.start
         sink = self._progress_sink(segment, rows)
-        counter = _RowCounter(self.max_profiles)
+        history = state.history(segment) if state is not None else []
+        list_id = history[-1].list_id if history else None
+        remembered = state.membership_verdict(list_id) if state is not None and list_id else None
+        estimate = _PlanEstimate(state=state if list_id else None, list_id=list_id or "")
+        seen = None
+        if estimate.state is not None and self.on_leave == "remove":
+            seen = SeenSet(estimate.state, _PLAN_SEEN_RUN)
         try:
             for item in self._mapping.map_rows(rows):
                 contact = counter.admit(item)
                 if contact is not None:
-                    counter.exported += 1
+                    estimate.add(contact)
+                    if seen is not None:
+                        seen.add(contact.email)
+                elif seen is not None:
+                    # A bad value, a duplicate, the cap: still in the segment, so never a leaver.
+                    email = seen_email(item) if isinstance(item, Rejection) else item.email
+                    if email is not None:
+                        seen.add(email)
                 if counter.rows_seen % _PROGRESS_EVERY_ROWS == 0:
                     sink.emit(counter.progress(segment, 0, self._clock() - start, dry_run=True))
+            estimate.flush()
             sink.emit(counter.progress(segment, 0, self._clock() - start, dry_run=True))
         finally:
             sink.close()
-        batches = math.ceil(counter.exported / self.batch_size)
-        calls = _PLAN_OVERHEAD_CALLS + batches if counter.exported else _PLAN_OVERHEAD_CALLS - 1
-        worst = calls + counter.exported
+        counter.exported, counter.unchanged = estimate.send, estimate.unchanged
+        removed, note = 0, "dry run: the list was not looked up (plan() makes no API calls)"
+        if estimate.state is not None:
+            note = f"dry run: compared with the state of list {list_id} (the segment's last run)"
+            if seen is not None:
+                seen.flush()
+                removed = estimate.state.count_leavers(estimate.list_id, _PLAN_SEEN_RUN)
+                members = estimate.state.member_count(estimate.list_id)
+                estimate.state.clear_seen(_PLAN_SEEN_RUN)
+                if removed > self.max_removal_fraction * members:
+                    note += (
+                        f"; an export would stop with GuardrailError: it would remove {removed:,} of "
+                        f"{members:,} known members (over max_removal_fraction="
+                        f"{self.max_removal_fraction:g}); force=True overrides"
+                    )
+        if state is not None and counter.rows_seen == 0:
+            note += "; an export would stop with GuardrailError: the input is empty (force=True overrides)"
+        batches = math.ceil(estimate.send / self.batch_size)
+        if estimate.state is not None:
+            # The list exists: one read, the bulk calls, the removals, and a probe + check if no
+            # verdict is remembered.
+            calls = 1 + batches + removed + (2 if estimate.send and remembered is None else 0)
+            worst = calls + (0 if remembered == "honoured" else estimate.new)
+        else:
+            calls = _PLAN_OVERHEAD_CALLS + batches if estimate.send else _PLAN_OVERHEAD_CALLS - 1
+            worst = calls + estimate.send
         rate = self._client.requests_per_second
         return ExportReport(
             segment=segment,
-            list_id=None,
-            list_note="dry run: the list was not looked up (plan() makes no API calls)",
+            list_id=list_id,
+            list_note=note,
             list_membership="not checked (dry run)",
             total_rows=counter.rows_seen,
             exported=counter.exported,
+            unchanged=counter.unchanged,
+            removed=removed,
             rejected=counter.rejected,
-            started_at=started_at,
+            started_at=session.started_at,
             finished_at=self._now(),
             duration=self._clock() - start,
             dry_run=True,
@@ -199,8 +343,6 @@ class Exporter:
             planned_min_duration=calls / rate,
             requests_per_second=rate,
         )
-
-    # -- internals --------------------------------------------------------------------------------
 
     def _progress_sink(self, segment: str, rows: object) -> ProgressSink:
         sink = ProgressSink(callback=self._on_progress, bar_class=self._bar_class)
@@ -212,32 +354,51 @@ class Exporter:
         rows: Iterable[Mapping[str, Any]],
         *,
         segment: str,
-        send_filter: SendFilter,
+        send_filter: SendFilter | BatchSendFilter,
         sink: AcknowledgementSink | None,
     ) -> ExportReport:
-        """The export proper, with the seams incremental runs plug into (filter and sink)."""
+        """The stateless export, with the seams incremental runs plug into (filter and sink)."""
         _require_segment(segment)
-        started_at, start = self._now(), self._clock()
-        stats_before = self._client.stats
+        session = self._session(segment)
         resolution = resolve_list(self._client, segment)
+        detector = ListMembershipDetector(list_is_new=resolution.created)
+        progress = self._progress_sink(segment, rows)
+        try:
+            pipeline, run = self._send(
+                session,
+                resolution,
+                detector,
+                self._mapping.map_rows(rows),
+                session.counter.admit,
+                batch_filter(send_filter),
+                sink,
+                progress,
+            )
+        finally:
+            progress.close()
+        return self._conclude(session, resolution, pipeline, run, None)
+
+    def _send(
+        self,
+        session: _Session,
+        resolution: ListResolution,
+        detector: ListMembershipDetector,
+        items: Iterator[MappedRow | Rejection],
+        admit: Callable[[MappedRow | Rejection], MappedRow | None],
+        send_filter: BatchSendFilter,
+        sink: AcknowledgementSink | None,
+        progress: ProgressSink,
+    ) -> tuple[_Pipeline, _ExportRun]:
+        """Stream `items` through the send filter into bulk upserts on the list; returns when all settled."""
         _log.info("export started: list %s (created: %s)", resolution.list_id, resolution.created)
         run = _ExportRun(
-            client=self._client,
-            resolution=resolution,
-            detector=ListMembershipDetector(list_is_new=resolution.created),
-            stop_on_error=self.stop_on_error,
+            client=self._client, resolution=resolution, detector=detector, stop_on_error=self.stop_on_error
         )
-        counter = _RowCounter(self.max_profiles)
-        progress = self._progress_sink(segment, rows)
+        counter = session.counter
 
         def emit() -> None:
-            calls = self._client.stats.requests - stats_before.requests
-            progress.emit(counter.progress(segment, calls, self._clock() - start))
-
-        def report(*, stopped_by: str | None = None) -> ExportReport:
-            return self._report(
-                segment, resolution, run, counter, stats_before, started_at, start, stopped_by
-            )
+            calls = self._client.stats.requests - session.stats_before.requests
+            progress.emit(counter.progress(session.segment, calls, self._clock() - session.start))
 
         pipeline = _Pipeline(
             run=run,
@@ -247,36 +408,179 @@ class Exporter:
             stop_on_error=self.stop_on_error,
             emit=emit,
         )
-        try:
-            pipeline.feed(self._mapping.map_rows(rows), send_filter, self.batch_size)
-        finally:
-            progress.close()
-        if pipeline.stopped_by is not None:
-            partial = report(stopped_by=pipeline.stopped_by)
-            _log.info("export stopped early: %s", _counts_line(partial))
+        pipeline.feed(items, admit, send_filter, self.batch_size)
+        return pipeline, run
+
+    def _conclude(
+        self,
+        session: _Session,
+        resolution: ListResolution,
+        pipeline: _Pipeline,
+        run: _ExportRun,
+        removal: RemovalOutcome | None,
+        run_id: int | None = None,
+    ) -> ExportReport:
+        """The final report; `ExportError` (with the partial report) if the export stopped early."""
+        stopped_by = pipeline.stopped_by
+        final = self._report(session, resolution, run, stopped_by, removal, run_id)
+        if stopped_by is not None:
+            _log.info("export stopped early: %s", _counts_line(final))
             raise ExportError(
-                f"export of segment {segment!r} stopped: {pipeline.stopped_by}",
-                report=partial,
+                f"export of segment {session.segment!r} stopped: {stopped_by}",
+                report=final,
                 cause=pipeline.failure,
             ) from pipeline.failure
-        final = report()
         _log.info("export finished: %s", _counts_line(final))
         return final
 
+    def _export_with_state(
+        self, rows: Iterable[Mapping[str, Any]], *, segment: str, full: bool, force: bool
+    ) -> ExportReport:
+        """Incremental, resumable export: first pass and guard rails, the send, the leavers, the journal."""
+        _require_segment(segment)
+        client = self._stateful_client()
+        session = self._session(segment)
+        with self._open_state() as state:
+            # Only reads until the guard rails have passed: not even an empty list may be created.
+            found = find_list(client, segment)
+            journal = _Journal(state, segment, full)
+            if found is not None:
+                journal.begin(found.list_id)
+            spool: Spool | None = None
+            try:
+                items = self._mapping.map_rows(rows)
+                admit: Callable[[MappedRow | Rejection], MappedRow | None] = session.counter.admit
+                if self.on_leave == "remove" and found is not None:
+                    spool = Spool.create()
+                    run_id = journal.record.run_id
+                    self._first_pass(items, session.counter, spool, SeenSet(state, run_id))
+                    self._check_guardrails(state, found.list_id, journal.record, session.counter, force=force)
+                    items, admit = iter(spool), _already_admitted
+                else:
+                    first = next(items, None)
+                    if first is None and not force:
+                        raise _empty_input_error(segment)
+                    items = itertools.chain([] if first is None else [first], items)
+                if found is None:
+                    resolution = resolve_list(client, segment, known_absent=True)
+                    journal.begin(resolution.list_id)
+                else:
+                    resolution = found
+                report = self._send_with_state(session, state, resolution, journal.record, items, admit, rows)
+            except GuardrailError:
+                journal.finish("guardrail", _partial_counts(session.counter))
+                raise
+            except ExportError as stopped:
+                journal.finish("failed", _journal_counts(stopped.report))
+                raise
+            except BaseException:
+                journal.finish("failed", _partial_counts(session.counter))
+                raise
+            finally:
+                if spool is not None:
+                    spool.close()
+            journal.finish("completed", _journal_counts(report))
+            return report
+
+    def _send_with_state(
+        self,
+        session: _Session,
+        state: ExportState,
+        resolution: ListResolution,
+        record: RunRecord,
+        items: Iterator[MappedRow | Rejection],
+        admit: Callable[[MappedRow | Rejection], MappedRow | None],
+        rows: object,
+    ) -> ExportReport:
+        remembered = state.membership_verdict(resolution.list_id)
+        detector = ListMembershipDetector(
+            list_is_new=resolution.created,
+            verdict=cast(Verdict, remembered or "unknown"),
+            remembered=remembered is not None,
+        )
+        sink = StateSink(state, resolution.list_id, record.run_id, detector)
+        progress = self._progress_sink(session.segment, rows)
+        try:
+            pipeline, run = self._send(
+                session,
+                resolution,
+                detector,
+                items,
+                admit,
+                StateFilter(state, resolution.list_id, record),
+                sink,
+                progress,
+            )
+        finally:
+            progress.close()
+        sink.remember_verdict()
+        removal = None
+        # Leavers are only known when the list existed before this run (then the first pass ran).
+        if self.on_leave == "remove" and not resolution.created and pipeline.stopped_by is None:
+            removal = remove_leavers(
+                self._stateful_client(),
+                state,
+                list_id=resolution.list_id,
+                run_id=record.run_id,
+                concurrency=self.concurrency,
+            )
+        return self._conclude(session, resolution, pipeline, run, removal, record.run_id)
+
+    def _first_pass(
+        self, items: Iterator[MappedRow | Rejection], counter: _RowCounter, spool: Spool, seen: SeenSet
+    ) -> None:
+        """Read every row before anything is written: spool the contacts, remember who is in the segment."""
+        for item in items:
+            contact = counter.admit(item)
+            if contact is not None:
+                spool.append(contact.row, contact.email, contact.payload)
+                seen.add(contact.email)
+            elif isinstance(item, Rejection):
+                email = seen_email(item)
+                if email is not None:
+                    seen.add(email)
+            else:
+                seen.add(item.email)  # beyond the profile cap, yet in the segment
+        seen.flush()
+
+    def _check_guardrails(
+        self, state: ExportState, list_id: str, record: RunRecord, counter: _RowCounter, *, force: bool
+    ) -> None:
+        if force:
+            return
+        if counter.rows_seen == 0:
+            raise _empty_input_error(record.segment)
+        leavers = state.count_leavers(list_id, record.run_id)
+        members = state.member_count(list_id)
+        if leavers > self.max_removal_fraction * members:
+            raise GuardrailError(
+                f"export of segment {record.segment!r} stopped before writing anything: it would remove "
+                f"{leavers:,} of the {members:,} contacts known on list {list_id} "
+                f"({leavers / members:.0%}, over max_removal_fraction={self.max_removal_fraction:g}); "
+                "check the input, or pass force=True to go ahead",
+                details={
+                    "reason": "mass_removal",
+                    "list_id": list_id,
+                    "would_remove": leavers,
+                    "known_members": members,
+                    "max_removal_fraction": self.max_removal_fraction,
+                    "rows": counter.rows_seen,
+                    "valid_rows": counter.valid,
+                },
+            )
+
     def _report(
         self,
-        segment: str,
+        session: _Session,
         resolution: ListResolution,
         run: _ExportRun,
-        counter: _RowCounter,
-        stats_before: CallStats,
-        started_at: dt.datetime,
-        start: float,
         stopped_by: str | None,
+        removal: RemovalOutcome | None = None,
+        run_id: int | None = None,
     ) -> ExportReport:
-        stats = self._client.stats
+        stats, before, counter = self._client.stats, session.stats_before, session.counter
         return ExportReport(
-            segment=segment,
+            segment=session.segment,
             list_id=resolution.list_id,
             list_note=resolution.note,
             list_created=resolution.created,
@@ -284,17 +588,131 @@ class Exporter:
             total_rows=counter.rows_seen,
             exported=counter.exported,
             unchanged=counter.unchanged,
+            removed=removal.removed if removal is not None else 0,
+            removal_failed=removal.failed if removal is not None else 0,
+            run_id=run_id,
             rejected=counter.rejected,
-            api_calls=stats.requests - stats_before.requests,
-            retries=stats.retries - stats_before.retries,
-            rate_limited=stats.rate_limited - stats_before.rate_limited,
-            started_at=started_at,
+            api_calls=stats.requests - before.requests,
+            retries=stats.retries - before.retries,
+            rate_limited=stats.rate_limited - before.rate_limited,
+            started_at=session.started_at,
             finished_at=self._now(),
-            duration=self._clock() - start,
+            duration=self._clock() - session.start,
             complete=stopped_by is None,
             stopped_by=stopped_by,
             requests_per_second=self._client.requests_per_second,
         )
+
+
+@attrs.define
+class _Journal:
+    """The run's entry in the state's journal: begun once the list is known, finished exactly once."""
+
+    state: ExportState
+    segment: str
+    full: bool
+    _record: RunRecord | None = None
+    _finished: bool = False
+
+    @property
+    def record(self) -> RunRecord:
+        assert self._record is not None, "the run has not begun"
+        return self._record
+
+    def begin(self, list_id: str) -> None:
+        self._record = self.state.begin_run(self.segment, list_id, full=self.full)
+
+    def finish(self, outcome: RunOutcome, counts: Mapping[str, int]) -> None:
+        if self._record is None or self._finished or self.state.closed:
+            return
+        self._finished = True
+        self.state.finish_run(self._record.run_id, outcome=outcome, counts=counts)
+
+
+_PLAN_SEEN_RUN: Final = 0  # a plan's seen set is keyed by no journaled run (run ids start at 1)
+
+
+@attrs.define
+class _PlanEstimate:
+    """Counts, for a plan with state, what an incremental run would send, skip, and add as new."""
+
+    state: ExportState | None
+    list_id: str
+    send: int = 0
+    unchanged: int = 0
+    new: int = 0
+    _pending: list[MappedRow] = attrs.Factory(list)
+
+    def add(self, contact: MappedRow) -> None:
+        if self.state is None:
+            self.send += 1
+            self.new += 1
+            return
+        self._pending.append(contact)
+        if len(self._pending) >= MAX_BATCH_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.state is None or not self._pending:
+            return
+        state = self.state
+        hashes = [state.hash_email(c.email) for c in self._pending]
+        known = state.lookup(self.list_id, hashes)
+        for contact, email_hash in zip(self._pending, hashes, strict=True):
+            record = known.get(email_hash)
+            if record is None:
+                self.new += 1
+                self.send += 1
+            elif record.payload_hash != state.hash_payload(contact.payload):
+                self.send += 1
+            else:
+                self.unchanged += 1
+        self._pending = []
+
+
+def _already_admitted(item: MappedRow | Rejection) -> MappedRow | None:
+    # Second pass of a two-pass export: the first pass counted every row, the spool holds contacts only.
+    return cast(MappedRow, item)
+
+
+def _empty_input_error(segment: str) -> GuardrailError:
+    return GuardrailError(
+        f"export of segment {segment!r} stopped before writing anything: the input has no rows "
+        "(a broken extract?); pass force=True to export an empty segment",
+        details={"reason": "empty_input", "segment": segment, "rows": 0},
+    )
+
+
+def _journal_counts(report: ExportReport) -> dict[str, int]:
+    counts = dict(report.counts)
+    counts.update(total_rows=report.total_rows, removed=report.removed, removal_failed=report.removal_failed)
+    counts["api_calls"] = report.api_calls
+    return counts
+
+
+def _partial_counts(counter: _RowCounter) -> dict[str, int]:
+    counts = {"total_rows": counter.rows_seen, "exported": counter.exported, "unchanged": counter.unchanged}
+    counts.update(counter.rejected.reason_counts())
+    return counts
+
+
+def _state_problems(client: Destination, state: object, on_leave: object, fraction: object) -> list[str]:
+    problems: list[str] = []
+    if on_leave not in _ON_LEAVE:
+        problems.append(f"on_leave must be 'keep' or 'remove', got {on_leave!r}")
+    elif on_leave == "remove" and state is None:
+        problems.append(
+            "on_leave='remove' needs state=<file>: the state remembers who was exported, "
+            "so leavers can be found"
+        )
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= fraction <= 1.0:
+        problems.append(f"max_removal_fraction must be a number between 0 and 1, got {fraction!r}")
+    if state is not None:
+        if not isinstance(state, (str, os.PathLike)) or not os.fspath(state):
+            problems.append(f"state must be a file path (str or os.PathLike) or None, got {state!r}")
+        elif not hasattr(client, "account_fingerprint"):
+            problems.append("state needs a client with account_fingerprint (an AutopilotClient)")
+    return problems
 
 
 def _require_segment(segment: str) -> None:
@@ -412,8 +830,13 @@ class _ExportRun:
         for failed_piece, failed_error in result.failed:
             failure = failure or failed_error
             rejections.extend(_rejection(c, "failed", f"not stored: {failed_error}") for c in failed_piece)
+        # Contacts the state knows as members only needed their upsert.
+        listed = [pair for pair in acknowledged if isinstance(pair[0], ListedContact)]
+        if listed:
+            acknowledged = [pair for pair in acknowledged if not isinstance(pair[0], ListedContact)]
         # From here on _ensure_membership owns the verification claim taken by the probe, if any.
         members, add_failures, add_error = self._ensure_membership(acknowledged, candidate)
+        members = listed + members
         rejections.extend(add_failures)
         entries = [
             AcknowledgedEntry(row=c.row, email=c.email, contact_id=cid, payload=c.payload)
@@ -427,10 +850,14 @@ class _ExportRun:
     def _probe_before_send(self, batch: Sequence[MappedRow]) -> MappedRow | None:
         """On an existing list, find a contact of `batch` that is not a member yet (holding the claim)."""
         detector = self.detector
-        if detector.list_is_new or detector.verdict != "unknown" or not detector.try_claim():
+        if detector.list_is_new or detector.verdict != "unknown":
+            return None
+        # A contact the state knows as a member would only waste a probe.
+        probes = [c for c in batch if not isinstance(c, ListedContact)][:_PROBES_PER_BATCH]
+        if not probes or not detector.try_claim():
             return None
         try:
-            for contact in batch[:_PROBES_PER_BATCH]:
+            for contact in probes:
                 if self.stop.is_set():
                     raise ExportAborted
                 if not self.client.is_on_list(self.list_id, contact.email):
@@ -524,28 +951,46 @@ class _Pipeline:
     failure: BaseException | None = None
     _pending: dict[Future[_BatchOutcome], Sequence[MappedRow]] = attrs.Factory(dict)
 
-    def feed(self, items: Iterator[MappedRow | Rejection], send_filter: SendFilter, batch_size: int) -> None:
+    def feed(
+        self,
+        items: Iterator[MappedRow | Rejection],
+        admit: Callable[[MappedRow | Rejection], MappedRow | None],
+        send_filter: BatchSendFilter,
+        batch_size: int,
+    ) -> None:
+        """Admit every item, let the filter pick what to send (one batch of candidates at a time), send."""
         counter = self.counter
         executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="autopilot-export")
+        candidates: list[MappedRow] = []
         batch: list[MappedRow] = []
+
+        def select() -> None:
+            nonlocal candidates
+            chosen = send_filter.select(candidates)
+            counter.unchanged += len(candidates) - len(chosen)
+            batch.extend(chosen)
+            candidates = []
+
         try:
             for item in items:
-                contact = counter.admit(item)
+                contact = admit(item)
                 if contact is not None:
-                    if send_filter.should_send(contact):
-                        batch.append(contact)
-                    else:
-                        counter.unchanged += 1
+                    candidates.append(contact)
+                    if len(candidates) >= batch_size:
+                        select()
                 if len(batch) >= batch_size:
-                    self._submit(executor, batch)
-                    batch = []
+                    self._submit(executor, batch[:batch_size])
+                    del batch[:batch_size]
                 elif counter.rows_seen % _PROGRESS_EVERY_ROWS == 0:
                     self.emit()
                 if self.stopped_by is not None:
                     break
-            if batch and self.stopped_by is None:
-                self._submit(executor, batch)
-                batch = []
+            if self.stopped_by is None:
+                if candidates:
+                    select()
+                while batch:
+                    self._submit(executor, batch[:batch_size])
+                    del batch[:batch_size]
             while self._pending:
                 self._harvest()
             self.emit()
@@ -557,7 +1002,7 @@ class _Pipeline:
             raise
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
-        for contact in batch:  # read but never submitted because the export stopped
+        for contact in [*batch, *candidates]:  # read but never submitted because the export stopped
             counter.rejected.append(_rejection(contact, "failed", _NOT_SENT))
 
     def _submit(self, executor: ThreadPoolExecutor, batch: Sequence[MappedRow]) -> None:

@@ -13,7 +13,7 @@ from ._errors import (
     PermissionDeniedError,
 )
 
-__all__ = ["ListResolution", "resolve_list"]
+__all__ = ["ListResolution", "find_list", "resolve_list"]
 
 
 @attrs.frozen(kw_only=True)
@@ -41,17 +41,33 @@ def _titled(destination: Destination, title: str) -> list[ListInfo]:
     return [info for info in destination.lists() if info.title == title]
 
 
-def resolve_list(destination: Destination, title: str) -> ListResolution:
+def find_list(destination: Destination, title: str) -> ListResolution | None:
+    """The existing list titled exactly `title`, or None; only reads (one `GET /lists`), never creates.
+
+    Stateful exports look before they leap: a guard rail may still stop the export, and nothing,
+    not even an empty list, may be written before it has been checked.
+    """
+    _require_title(title)
+    matches = _titled(destination, title)
+    return _pick(matches, title) if matches else None
+
+
+def _require_title(title: str) -> None:
+    if not title or not title.strip():
+        raise ValueError("a segment name must not be empty: it becomes the Autopilot list title")
+
+
+def resolve_list(destination: Destination, title: str, *, known_absent: bool = False) -> ListResolution:
     """The list titled exactly `title` (case-sensitive), created when there is none.
 
     Two or more lists with that title resolve to the lowest list_id. A 409 on create (a list appeared
     after the first read, e.g. another exporter made it) is resolved by re-reading the lists; so is a
     twin created concurrently on accounts that allow duplicate titles (the lists are re-read after a
-    create), and a create whose answer was lost.
+    create), and a create whose answer was lost. `known_absent=True` skips the first read when the
+    caller has just seen (with `find_list`) that there is no such list.
     """
-    if not title or not title.strip():
-        raise ValueError("a segment name must not be empty: it becomes the Autopilot list title")
-    matches = _titled(destination, title)
+    _require_title(title)
+    matches = [] if known_absent else _titled(destination, title)
     if matches:
         return _pick(matches, title)
     try:

@@ -10,6 +10,10 @@ Only one verification runs at a time (so the cost stays a small constant); batch
 meanwhile wait for the verdict. If probes keep finding contacts already on the list (a re-run), the
 detector gives up after `probe_budget` attempts and assumes "ignored": adding members explicitly is
 always correct, only slower.
+
+With an export state, a verdict verified on an earlier run of the same account and list is remembered
+(`remembered=True`): no probe at all, and a re-run never falls back to adding contacts one by one merely
+because its contacts are members already.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class ListMembershipDetector:
     list_is_new: bool
     probe_budget: int = 3
     _verdict: Verdict = "unknown"
+    remembered: bool = False
     _checking: bool = False
     _attempts: int = 0
     _assumed: bool = False
@@ -46,16 +51,26 @@ class ListMembershipDetector:
     def description(self) -> str:
         """How membership was ensured, for the report."""
         with self._lock:
+            since = " (verified on an earlier run, remembered by the state)" if self.remembered else ""
             if self._verdict == "honoured":
-                return "honoured: _autopilot_list in bulk calls added the contacts"
+                return f"honoured: _autopilot_list in bulk calls added the contacts{since}"
             if self._assumed or (self._verdict == "unknown" and self._fell_back):
                 return (
                     "unverified: no probe was conclusive (probed contacts were already members); "
                     "contacts were added to the list one by one to be sure"
                 )
             if self._verdict == "ignored":
-                return "ignored: _autopilot_list in bulk calls had no effect; contacts were added one by one"
+                return (
+                    "ignored: _autopilot_list in bulk calls had no effect; contacts were added one by one"
+                    + since
+                )
             return "not checked (nothing was exported)"
+
+    @property
+    def verified(self) -> Verdict:
+        """The verdict if a check established it ("unknown" when none did, or it was only assumed)."""
+        with self._lock:
+            return "unknown" if self._assumed else self._verdict
 
     def note_fallback(self) -> None:
         """A batch was added to the list explicitly without a verdict."""

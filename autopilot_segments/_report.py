@@ -45,6 +45,10 @@ class ExportReport:
     or is in `rejected` with a reason code. For a dry run, `exported` counts the rows that *would*
     be exported and `planned_calls` / `planned_min_duration` give the API cost.
 
+    `removed` counts leavers removed from the list (`on_leave="remove"`; for a dry run, the leavers
+    that would be removed), `removal_failed` those whose removal failed (they are tried again next
+    run). `run_id` is the run's id in the state's journal (`Exporter.history`), None without state.
+
     API figures (`api_calls`, `retries`, `rate_limited`) are the client's counters over the export.
     """
 
@@ -57,6 +61,8 @@ class ExportReport:
     exported: int = attrs.field(validator=attrs.validators.ge(0))
     unchanged: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     removed: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    removal_failed: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    run_id: int | None = None
     rejected: RejectionLog = attrs.field(factory=RejectionLog, converter=_as_log)
     api_calls: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     retries: int = attrs.field(default=0, validator=attrs.validators.ge(0))
@@ -97,8 +103,8 @@ class ExportReport:
 
     @property
     def ok(self) -> bool:
-        """True when the run completed and no row failed for a transient reason."""
-        return self.complete and not self.rejected.reason_counts()["failed"]
+        """True when the run completed and no row (nor removal) failed for a transient reason."""
+        return self.complete and not self.rejected.reason_counts()["failed"] and not self.removal_failed
 
     def summary(self) -> str:
         """A short human-readable account of the run."""
@@ -117,8 +123,12 @@ class ExportReport:
         rows = f"{self.total_rows:,} rows: {self.exported:,} {verb}, {self.unchanged:,} unchanged, "
         rows += f"{len(self.rejected):,} rejected" + (f" ({reasons})" if reasons else "")
         lines.append(rows)
-        if self.removed:
-            lines.append(f"{self.removed:,} removed from the list")
+        if self.removed or self.removal_failed:
+            verb_removed = "would be removed" if self.dry_run else "removed"
+            line = f"{self.removed:,} leavers {verb_removed} from the list"
+            if self.removal_failed:
+                line += f"; {self.removal_failed:,} removals failed (tried again next run)"
+            lines.append(line)
         if self.dry_run and self.planned_calls is not None:
             rate = f" at {self.requests_per_second:g} r/s" if self.requests_per_second else ""
             lines.append(
@@ -154,6 +164,8 @@ class ExportReport:
             "exported": self.exported,
             "unchanged": self.unchanged,
             "removed": self.removed,
+            "removal_failed": self.removal_failed,
+            "run_id": self.run_id,
             "counts": self.counts,
             "rejected": [r.to_dict() for r in self.rejected],
             "api_calls": self.api_calls,
@@ -210,6 +222,8 @@ class ExportReport:
             ("rows", f"{self.total_rows:,}"),
         ]
         rows += [(name, f"{n:,}") for name, n in self.counts.items() if n or name == "exported"]
+        if self.removed or self.removal_failed:
+            rows.append(("removed", f"{self.removed:,} ({self.removal_failed:,} failed)"))
         if self.dry_run and self.planned_calls is not None:
             rows.append(("planned calls", f"{self.planned_calls:,}"))
             rows.append(("min duration", f"{self.planned_min_duration or 0.0:.1f} s"))

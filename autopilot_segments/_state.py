@@ -64,6 +64,7 @@ _LEAVER_PAGE: Final = 1000
 _SEEN_CACHE_KIB: Final = 16 * 1024
 _WAL_CHECKPOINT_PAGES: Final = 4000
 _REQUIRED_TABLES: Final = frozenset({"meta", "contacts", "runs"})
+_VERDICTS: Final = frozenset({"honoured", "ignored"})
 _LEAVERS_WHERE: Final = (
     "FROM contacts AS c WHERE c.account = ? AND c.list_id = ? AND NOT EXISTS "
     "(SELECT 1 FROM temp.seen AS s WHERE s.run_id = ? AND s.email_hash = c.email_hash)"
@@ -392,6 +393,30 @@ class ExportState:
                 "SELECT count(*) FROM contacts WHERE account = ? AND list_id = ?", (self._account, list_id)
             ).fetchone()
         return int(row[0])
+
+    # -- per-list facts ----------------------------------------------------------------------------
+
+    def _fact_key(self, fact: str, list_id: str) -> str:
+        return f"{fact}:{self._account.hex()}:{list_id}"
+
+    def membership_verdict(self, list_id: str) -> str | None:
+        """The `_autopilot_list` verdict verified on an earlier run for this account and list, if any."""
+        with self._reading("reading a list fact") as connection:
+            row = connection.execute(
+                "SELECT value FROM meta WHERE key = ?", (self._fact_key("membership", list_id),)
+            ).fetchone()
+        value = None if row is None else row[0]
+        return value if value in _VERDICTS else None
+
+    def remember_membership_verdict(self, list_id: str, verdict: str) -> None:
+        """Remember a verified `_autopilot_list` verdict ("honoured" or "ignored") for this list."""
+        if verdict not in _VERDICTS:
+            raise ValueError(f"verdict must be one of {sorted(_VERDICTS)}, got {verdict!r}")
+        with self._transaction("remembering a list fact") as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (self._fact_key("membership", list_id), verdict),
+            )
 
     # -- seen set and leavers ----------------------------------------------------------------------
 
