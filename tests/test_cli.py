@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -252,7 +254,9 @@ def test_export_sandbox_flag_exports_into_a_private_sandbox(tmp_path: Path) -> N
     source = write_csv(tmp_path / "s.csv", [{"email": "try@example.com"}, {"email": ""}])
     result = run("export", str(source), "--segment", "Trial", "--email-column", "email", "--sandbox")
     assert result.returncode == 1, result.stderr
-    assert "--sandbox: exporting into a local in-process sandbox" in result.stderr
+    # stderr is not a terminal here, so no progress bar: the note is all there is.
+    (note,) = result.stderr.splitlines()
+    assert note.startswith("--sandbox: exporting into a local in-process sandbox")
     assert "2 rows: 1 exported" in result.stdout
     assert "missing_email 1" in result.stdout
 
@@ -288,6 +292,37 @@ def test_guard_rails_exit_3_until_forced(sandbox: Sandbox, tmp_path: Path) -> No
     assert (forced_report["exported"], forced_report["unchanged"]) == (0, 2)  # the state knew them
     assert sandbox.list_members(list_id) == {"member0@example.com", "member1@example.com"}
     assert_key_absent(sandbox.api_key, first, emptied, mass_removal, forced)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_a_terminal_gets_a_progress_bar(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    source = write_csv(tmp_path / "s.csv", [{"email": f"p{i}@example.com"} for i in range(250)])
+    controller, terminal = pty.openpty()
+    # A sized terminal, as a real one is (tqdm draws nothing on a 0x0 one).
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "autopilot_segments", "export", str(source), "--segment", "Bar",
+             "--email-column", "email", "--sandbox"],
+            stdout=subprocess.PIPE, stderr=terminal, env=command_env(None), text=True,
+        )  # fmt: skip
+        os.close(terminal)
+        stdout, _ = process.communicate(timeout=60)
+        screen = b""
+        with contextlib.suppress(OSError):  # EIO once the child is gone and the buffer is drained
+            while chunk := os.read(controller, 65536):
+                screen += chunk
+    finally:
+        os.close(controller)
+    assert process.returncode == 0
+    assert "250 rows: 250 exported" in stdout
+    # The total of a streamed file is unknown, so the bar counts rows and shows the outcomes so far.
+    assert re.search(r"\rBar: 250row \[.*exported=250, rejected=0\]", screen.decode("utf-8", "replace"))
 
 
 def test_usage_errors_exit_2_with_one_line(sandbox: Sandbox, tmp_path: Path) -> None:
