@@ -16,16 +16,12 @@ import enum
 import json
 import logging
 import os
-import secrets
-import signal
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
@@ -1010,6 +1006,7 @@ class _ProgressDisplay:
 
 def _cmd_sandbox(args: argparse.Namespace, console: _Console) -> int:
     from .sandbox import FaultPlan, Sandbox
+    from .sandbox._serving import serve_until_signalled
 
     sandbox = Sandbox(
         api_key=_sandbox_key(args.api_key_file),
@@ -1025,34 +1022,25 @@ def _cmd_sandbox(args: argparse.Namespace, console: _Console) -> int:
         error_style=args.error_style,
         faults=FaultPlan(rate=args.fault_rate, seed=args.fault_seed) if args.fault_rate else None,
     )
-    stop = threading.Event()
 
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+    def announce(sb: Sandbox) -> None:
+        # The one place the key is printed: the user needs it to talk to the sandbox.
+        if console.json_mode:
+            print(json.dumps({"url": sb.url, "api_key": sb.api_key}), file=console.stdout, flush=True)
+        else:
+            print(
+                f"Autopilot sandbox listening at {sb.url}\n"
+                f"API key: {sb.api_key}\n\n"
+                f"Try it:\n"
+                f"  export {KEY_ENV}={sb.api_key}\n"
+                f"  {PROG} ping --base-url {sb.url}\n\n"
+                f"Press Ctrl+C to stop.",
+                file=console.stdout,
+                flush=True,
+            )
 
     # Ctrl+C and SIGTERM (e.g. from a process manager) both shut the server down cleanly.
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        with sandbox as sb:
-            # The one place the key is printed: the user needs it to talk to the sandbox.
-            if console.json_mode:
-                print(json.dumps({"url": sb.url, "api_key": sb.api_key}), file=console.stdout, flush=True)
-            else:
-                print(
-                    f"Autopilot sandbox listening at {sb.url}\n"
-                    f"API key: {sb.api_key}\n\n"
-                    f"Try it:\n"
-                    f"  export {KEY_ENV}={sb.api_key}\n"
-                    f"  {PROG} ping --base-url {sb.url}\n\n"
-                    f"Press Ctrl+C to stop.",
-                    file=console.stdout,
-                    flush=True,
-                )
-            while not stop.wait(0.5):
-                pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    serve_until_signalled(sandbox, announce)
     print("sandbox stopped", file=console.stderr, flush=True)
     return ExitCode.OK
 
@@ -1064,11 +1052,9 @@ def _sandbox_key(api_key_file: str | None) -> str | None:
     path = Path(api_key_file)
     if path.exists():
         return _read_api_key(api_key_file)
-    key = secrets.token_hex(16)
+    from .sandbox._serving import create_key_file
+
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        return create_key_file(path)
     except OSError as exc:
         raise ConfigurationError(f"cannot create the API key file {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key + "\n")
-    return key

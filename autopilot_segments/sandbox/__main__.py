@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
 from ._faults import FaultPlan
 from ._sandbox import Sandbox
+from ._serving import create_key_file, serve_until_signalled
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,11 +45,7 @@ def _api_key(path: Path | None) -> str | None:
         if not key:
             raise SystemExit(f"{path} is empty: put an API key in it, or delete it to get a new one")
         return key
-    key = secrets.token_hex(16)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key + "\n")
-    return key
+    return create_key_file(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,20 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    stop = threading.Event()
 
-    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    with sandbox:
+    def announce(running: Sandbox) -> None:
         # The one place the key is shown: the user has to copy it into their client configuration.
-        print(f"Autopilot sandbox listening at {sandbox.url}", flush=True)
-        print(f"API key: {sandbox.api_key}", flush=True)
+        print(f"Autopilot sandbox listening at {running.url}", flush=True)
+        print(f"API key: {running.api_key}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
-        while not stop.wait(0.5):
-            pass
+
+    serve_until_signalled(sandbox, announce)
     print("Sandbox stopped.", flush=True)
     return 0
 

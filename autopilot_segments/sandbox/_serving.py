@@ -1,0 +1,49 @@
+"""What both sandbox command lines share: a key file made safely, and serving until a signal."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from ._sandbox import Sandbox
+
+__all__ = ["create_key_file", "serve_until_signalled"]
+
+
+def create_key_file(path: Path) -> str:
+    """Write a new random key to `path`, readable by its owner only, and return it.
+
+    Raises `OSError` (`FileExistsError` included) rather than overwrite anything.
+    """
+    key = secrets.token_hex(16)
+    # O_EXCL: never clobber a file that appeared meanwhile; 0600 from the start, not chmod'ed later.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def serve_until_signalled(sandbox: Sandbox, announce: Callable[[Sandbox], None]) -> None:
+    """Start `sandbox`, call `announce` with it, and serve until SIGINT or SIGTERM.
+
+    The previous signal handlers are restored afterwards, so callers embedding this keep theirs.
+    """
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with sandbox:
+            announce(sandbox)
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
