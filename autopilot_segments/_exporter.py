@@ -972,7 +972,8 @@ class _Pipeline:
             candidates = []
 
         try:
-            for item in items:
+            # Counted here, not from `counter.rows_seen`: a second pass reads items the first one counted.
+            for read, item in enumerate(items, start=1):
                 contact = admit(item)
                 if contact is not None:
                     candidates.append(contact)
@@ -981,7 +982,7 @@ class _Pipeline:
                 if len(batch) >= batch_size:
                     self._submit(executor, batch[:batch_size])
                     del batch[:batch_size]
-                elif counter.rows_seen % _PROGRESS_EVERY_ROWS == 0:
+                elif read % _PROGRESS_EVERY_ROWS == 0:
                     self.emit()
                 if self.stopped_by is not None:
                     break
