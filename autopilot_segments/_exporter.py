@@ -240,7 +240,7 @@ class Exporter:
         must add every contact to the list one by one. With `state` (an existing file; a missing one
         is not created), the plan uses the list of the segment's last run: rows the state says are
         unchanged count as `unchanged`, `removed` counts the leavers `on_leave="remove"` would remove,
-        and `list_note` says if a guard rail would stop the export. Nothing is written to the state.
+        and `list_note` says if a guard rail would stop the export. No run is journaled.
         """
         _require_segment(segment)
         if self.state_path is not None and os.path.exists(self.state_path):

@@ -46,7 +46,6 @@ class StateFilter:
     state: ExportState
     list_id: str
     run: RunRecord
-    new_contacts: int = 0
 
     def select(self, contacts: Sequence[MappedRow]) -> Sequence[MappedRow]:
         state = self.state
@@ -58,7 +57,6 @@ class StateFilter:
             if not needs_sending(self.run, record, state.hash_payload(contact.payload)):
                 continue
             if record is None or self.run.full:
-                self.new_contacts += record is None
                 chosen.append(contact)
             else:
                 chosen.append(ListedContact(row=contact.row, email=contact.email, payload=contact.payload))
