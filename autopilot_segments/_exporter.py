@@ -201,14 +201,15 @@ class Exporter:
         With `state`: only new and changed contacts are sent (the others are `unchanged`) unless
         `full=True`; an interrupted run is completed; leavers are kept or removed (`on_leave`); the
         guard rails (empty input, mass removal) raise `GuardrailError` before anything is written,
-        unless `force=True`. Without `state`, `full` and `force` change nothing.
+        unless `force=True`. Without `state`, an empty input stops the export too (before the list is
+        looked up or created) unless `force=True`; `full` changes nothing.
 
         Raises `AuthenticationError` / `PermissionDeniedError` at once on 401/403 (nothing more is sent),
         `ExportError` with the partial report when `stop_on_error=True` and a batch failed, and
         `StateError` when the state file is locked, corrupt or from a newer version.
         """
         if self.state_path is None:
-            return self._export(rows, segment=segment, send_filter=SendEverything(), sink=None)
+            return self._export(rows, segment=segment, send_filter=SendEverything(), sink=None, force=force)
         return self._export_with_state(rows, segment=segment, full=full, force=force)
 
     def export_segments(
@@ -312,7 +313,7 @@ class Exporter:
                         f"{members:,} known members (over max_removal_fraction="
                         f"{self.max_removal_fraction:g}); force=True overrides"
                     )
-        if state is not None and counter.rows_seen == 0:
+        if counter.rows_seen == 0:
             note += "; an export would stop with GuardrailError: the input is empty (force=True overrides)"
         batches = math.ceil(estimate.send / self.batch_size)
         if estimate.state is not None:
@@ -356,10 +357,18 @@ class Exporter:
         segment: str,
         send_filter: SendFilter | BatchSendFilter,
         sink: AcknowledgementSink | None,
+        force: bool = False,
     ) -> ExportReport:
         """The stateless export, with the seams incremental runs plug into (filter and sink)."""
         _require_segment(segment)
         session = self._session(segment)
+        items = self._mapping.map_rows(rows)
+        # The same guard rail as with state: an empty extract is far more often a broken pipeline
+        # than an empty segment, and not even the list is created before it is known to have rows.
+        first = next(items, None)
+        if first is None and not force:
+            raise _empty_input_error(segment)
+        items = itertools.chain([] if first is None else [first], items)
         resolution = resolve_list(self._client, segment)
         detector = ListMembershipDetector(list_is_new=resolution.created)
         progress = self._progress_sink(segment, rows)
@@ -368,7 +377,7 @@ class Exporter:
                 session,
                 resolution,
                 detector,
-                self._mapping.map_rows(rows),
+                items,
                 session.counter.admit,
                 batch_filter(send_filter),
                 sink,

@@ -21,6 +21,7 @@ from autopilot_segments import (
     ExportError,
     ExportReport,
     FieldMapping,
+    GuardrailError,
 )
 from autopilot_segments._exporter import auto_concurrency
 from autopilot_segments._progress import Progress
@@ -469,3 +470,17 @@ def test_the_incremental_seams_filter_rows_and_see_every_acknowledged_batch() ->
         assert report.list_id is not None
         assert sb.list_members(report.list_id) == {e.email for e in entries}
         assert_invariant(report, 30)
+
+
+def test_an_empty_input_stops_a_stateless_export_before_anything_is_written() -> None:
+    with Sandbox() as sb:
+        client = AutopilotClient(sb.api_key, base_url=sb.url, requests_per_second=1000)
+        exporter = Exporter(client, FieldMapping(email="email"))
+        with pytest.raises(GuardrailError, match="force=True") as caught:
+            exporter.export(iter([]), segment="Empty")
+        assert caught.value.details["reason"] == "empty_input"
+        assert sb.requests == []  # not even the list lookup
+        assert "the input is empty" in exporter.plan([], segment="Empty").list_note
+        forced = exporter.export([], segment="Empty", force=True)
+        assert forced.total_rows == 0
+        assert sb.lists == [(forced.list_id, "Empty")]
