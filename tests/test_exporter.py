@@ -10,13 +10,13 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
+from _exporting import make_client, make_mapping
 from werkzeug import Request, Response
 
 from autopilot_segments import (
     AuthenticationError,
     AutopilotClient,
     ConfigurationError,
-    CustomField,
     Exporter,
     ExportError,
     ExportReport,
@@ -28,21 +28,6 @@ from autopilot_segments._progress import Progress
 from autopilot_segments.sandbox import Sandbox
 
 SEGMENT = "VIP customers"
-
-
-def make_client(sb: Sandbox, **options: Any) -> AutopilotClient:
-    options.setdefault("requests_per_second", 10_000.0)
-    options.setdefault("backoff_factor", 0.0)
-    options.setdefault("max_retries", 3)
-    return AutopilotClient(sb.api_key, base_url=sb.url, **options)
-
-
-def make_mapping() -> FieldMapping:
-    return FieldMapping(
-        email="Email",
-        fields={"FirstName": "first_name"},
-        custom=[CustomField("Tier", "integer", source="tier")],
-    )
 
 
 def rows(n: int, *, start: int = 0, tier_every: int = 0) -> list[dict[str, Any]]:

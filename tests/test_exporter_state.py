@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _exporting import make_client as shared_make_client
+from _exporting import make_mapping
 
 from autopilot_segments import (
     AutopilotClient,
     ConfigurationError,
-    CustomField,
     Exporter,
     ExportError,
     ExportReport,
-    FieldMapping,
     GuardrailError,
     StateError,
 )
@@ -26,18 +26,8 @@ SEGMENT = "VIP customers"
 
 
 def make_client(sb: Sandbox, **options: Any) -> AutopilotClient:
-    options.setdefault("requests_per_second", 10_000.0)
-    options.setdefault("backoff_factor", 0.0)
     options.setdefault("max_retries", 2)
-    return AutopilotClient(sb.api_key, base_url=sb.url, **options)
-
-
-def make_mapping() -> FieldMapping:
-    return FieldMapping(
-        email="Email",
-        fields={"FirstName": "first_name"},
-        custom=[CustomField("Tier", "integer", source="tier")],
-    )
+    return shared_make_client(sb, **options)
 
 
 def rows(ids: range | list[int], *, tier: int = 1) -> list[dict[str, Any]]:
