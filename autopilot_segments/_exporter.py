@@ -522,6 +522,12 @@ class Exporter:
             )
         finally:
             progress.close()
+        if pipeline.stopped_by is not None and admit is _already_admitted:
+            # Second pass of a two-pass export: the first pass counted every row, so the spooled
+            # contacts the stopped pipeline never read again still need their one outcome.
+            session.counter.rejected.extend(
+                _rejection(contact, "failed", _NOT_SENT) for contact in cast(Iterator[MappedRow], items)
+            )
         sink.remember_verdict()
         removal = None
         # Leavers are only known when the list existed before this run (then the first pass ran).

@@ -344,6 +344,39 @@ def test_a_stopped_export_is_journaled_failed_and_the_rerun_completes_it(state_p
         assert sb.list_members(report.list_id) == {email(i) for i in range(50)}
 
 
+def test_a_stopped_two_pass_export_accounts_for_every_spooled_row(state_path: Path) -> None:
+    # With on_leave="remove" the first pass counts every row before anything is sent; rows the
+    # stopped second pass never read again must still end in exactly one outcome.
+    with Sandbox() as sb:
+        exporter(sb, state_path).export(rows(range(10)), segment=SEGMENT)
+        injected: list[int] = []
+
+        def fail_after_two_batches(progress: Any) -> None:
+            if progress.exported >= 20 and not injected:
+                injected.append(progress.exported)
+                sb.inject("500", times=3, method="POST", path_prefix="/contacts")  # outlasts 2 retries
+
+        failing = exporter(
+            sb,
+            state_path,
+            stop_on_error=True,
+            concurrency=1,
+            on_leave="remove",
+            on_progress=fail_after_two_batches,
+        )
+        with pytest.raises(ExportError) as caught:
+            failing.export(rows(range(100)), segment=SEGMENT, full=True)
+        partial = caught.value.report
+        assert partial.total_rows == 100
+        assert_invariant(partial)
+        assert partial.counts["failed"] == 100 - partial.exported
+        rejected_rows = [r.row for r in partial.rejected]
+        assert len(set(rejected_rows)) == len(rejected_rows)  # one outcome per row, never two
+        report = exporter(sb, state_path, on_leave="remove").export(rows(range(100)), segment=SEGMENT)
+        assert report.list_id is not None
+        assert sb.list_members(report.list_id) == {email(i) for i in range(100)}
+
+
 def test_a_locked_state_file_fails_before_any_call(state_path: Path) -> None:
     with Sandbox() as sb:
         holder = ExportState.open(state_path, account="someone")
