@@ -18,7 +18,6 @@ import logging
 import os
 import sys
 import tempfile
-import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -685,7 +684,7 @@ def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
             mapping,
             rows,
             segment=args.segment,
-            display=_progress_mode(console, enabled=not args.no_progress, plain_fallback=False),
+            display=_progress_mode(console, enabled=not args.no_progress),
             dry_run=args.dry_run,
             exporter_options=_exporter_options(args),
             export_options=_export_options(args),
@@ -742,7 +741,7 @@ def _cmd_demo(args: argparse.Namespace, console: _Console) -> int:
             mapping,
             rows,
             segment=DEMO_SEGMENT,
-            display=_progress_mode(console, enabled=not args.no_progress, plain_fallback=True),
+            display=_progress_mode(console, enabled=not args.no_progress),
             total=_count_rows(sample),
         )
     _show_report(console, report)
@@ -924,8 +923,8 @@ def _export_exit_code(report: ExportReport) -> ExitCode:
 # --------------------------------------------------------------------------- progress display
 
 
-def _progress_mode(console: _Console, *, enabled: bool, plain_fallback: bool) -> str:
-    """ "tqdm" or "line" on a terminal; off the terminal "plain" (a line now and then) or "off"."""
+def _progress_mode(console: _Console, *, enabled: bool) -> str:
+    """ "tqdm" or "line" on a terminal; "off" otherwise (a log file or a pipe wants no progress noise)."""
     if not enabled:
         return "off"
     if console.stderr.isatty():
@@ -934,24 +933,20 @@ def _progress_mode(console: _Console, *, enabled: bool, plain_fallback: bool) ->
         except ImportError:
             return "line"
         return "tqdm"
-    return "plain" if plain_fallback else "off"
+    return "off"
 
 
 @attrs.define
 class _ProgressDisplay:
-    """Shows the exporter's `Progress` snapshots on stderr: a tqdm bar, a rewritten line, or plain lines."""
+    """Shows the exporter's `Progress` snapshots on stderr: a tqdm bar, or a rewritten line."""
 
     mode: str
     stream: TextIO
     segment: str
     total: int | None = None
-    clock: Callable[[], float] = time.monotonic
-    plain_interval: float = 2.0
     _bar: Any = None
     _shown: int = 0
-    _last_plain: float | None = None
     _last: Progress | None = None
-    _last_printed: Progress | None = None
     _closed: bool = False
 
     def __enter__(self) -> _ProgressDisplay:
@@ -975,12 +970,6 @@ class _ProgressDisplay:
         elif self.mode == "line":
             self.stream.write("\r" + self._describe(progress))
             self.stream.flush()
-        elif self.mode == "plain":
-            now = self.clock()
-            if self._last_plain is None or now - self._last_plain >= self.plain_interval:
-                self._last_plain = now
-                self._last_printed = progress
-                print(self._describe(progress), file=self.stream, flush=True)
 
     def close(self) -> None:
         if self._closed:
@@ -990,8 +979,6 @@ class _ProgressDisplay:
             self._bar.close()
         elif self.mode == "line" and self._last is not None:
             self.stream.write("\n")
-        elif self.mode == "plain" and self._last is not None and self._last is not self._last_printed:
-            print(self._describe(self._last), file=self.stream, flush=True)
 
     def _describe(self, progress: Progress) -> str:
         of_total = f"/{self.total:,}" if self.total else ""

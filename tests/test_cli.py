@@ -382,11 +382,10 @@ def test_unreachable_api_exits_5(tmp_path: Path) -> None:
 
 def test_demo_exports_the_sample_and_says_where_the_rejections_went(tmp_path: Path) -> None:
     rejections_jsonl = tmp_path / "rejected.jsonl"
-    human, as_json = run_together(
-        ("demo", "--no-progress"), ("demo", "--json", "--rejections", str(rejections_jsonl))
-    )
+    human, as_json = run_together(("demo",), ("demo", "--json", "--rejections", str(rejections_jsonl)))
     # The sample deliberately holds bad rows, so a correct demo finishes with rejections.
     assert human.returncode == 1, human.stderr
+    assert human.stderr == ""  # stderr is not a terminal: no progress display of any kind
     assert "Segment 'VIP customers'" in human.stdout
     assert "3,000 rows:" in human.stdout
     written = [line for line in human.stdout.splitlines() if "rejected rows written to" in line]

@@ -178,19 +178,6 @@ def test_line_progress_rewrites_one_line_and_ends_it() -> None:
     assert "VIP: 300/300 rows read, 280 exported, 20 rejected" in text
 
 
-def test_plain_progress_prints_at_most_one_line_per_interval_and_the_last_state() -> None:
-    now = [0.0]
-    stream = io.StringIO()
-    display = _ProgressDisplay("plain", stream, segment="VIP", clock=lambda: now[0], plain_interval=2.0)
-    with display:
-        for second, rows in enumerate((100, 200, 300, 400, 500)):
-            now[0] = float(second)
-            display.update(progress(rows, rows, 0))
-    lines = stream.getvalue().splitlines()
-    # t=0 and t=2 and t=4 pass the interval; t=4 is also the last state, so it is not repeated.
-    assert [line.split(":")[1].split()[0] for line in lines] == ["100", "300", "500"]
-
-
 def test_progress_off_writes_nothing() -> None:
     stream = io.StringIO()
     with _ProgressDisplay("off", stream, segment="VIP") as display:
