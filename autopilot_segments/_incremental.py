@@ -7,6 +7,7 @@ runs on the exporter's own thread; only the removal calls go to a small thread p
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Final
@@ -14,7 +15,7 @@ from typing import Final
 import attrs
 
 from ._acknowledgement import AcknowledgedEntry, ListedContact, MappedRow
-from ._bisection import FATAL_ERRORS
+from ._bisection import FATAL_ERRORS, ExportAborted
 from ._destination import StatefulDestination
 from ._errors import APIConnectionError, APIError, NotFoundError
 from ._membership import ListMembershipDetector
@@ -132,14 +133,21 @@ def remove_leavers(
     """
     removed = failed = 0
     first_error: BaseException | None = None
+    fatal: BaseException | None = None
     acknowledged: list[bytes] = []
     pending: dict[Future[None], bytes] = {}
+    # Set by the worker that met a 401/403, before any other worker can start its next removal: the
+    # main thread would learn of it too late to stop them.
+    stop = threading.Event()
 
     def settle(done: set[Future[None]]) -> None:
         nonlocal removed, failed, first_error
         for future in done:
             email_hash = pending.pop(future)
             error = future.exception()
+            if isinstance(error, ExportAborted):
+                assert fatal is not None
+                raise fatal
             if error is None or isinstance(error, NotFoundError):
                 acknowledged.append(email_hash)
                 removed += 1
@@ -154,7 +162,15 @@ def remove_leavers(
             on_step(removed)
 
     def remove(contact_id: str) -> None:
-        client.remove_from_list(list_id, contact_id)
+        nonlocal fatal
+        if stop.is_set():
+            raise ExportAborted
+        try:
+            client.remove_from_list(list_id, contact_id)
+        except FATAL_ERRORS as error:
+            fatal = fatal or error
+            stop.set()
+            raise
 
     executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="autopilot-remove")
     try:
@@ -168,6 +184,7 @@ def remove_leavers(
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             settle(done)
     except BaseException:
+        stop.set()
         for future in pending:
             future.cancel()
         raise

@@ -11,6 +11,7 @@ from _exporting import make_client as shared_make_client
 from _exporting import make_mapping
 
 from autopilot_segments import (
+    AuthenticationError,
     AutopilotClient,
     ConfigurationError,
     Exporter,
@@ -227,6 +228,44 @@ def test_a_failed_removal_stays_in_the_state_and_is_retried_next_run(state_path:
         again = exporter(sb, state_path, on_leave="remove").export(rows(range(8)), segment=SEGMENT)
         assert (again.removed, again.removal_failed) == (1, 0)
         assert sb.list_members(first.list_id) == {email(i) for i in range(8)}
+
+
+class _KeyRevokedForRemovals:
+    """A client whose key is refused (a real 401 from the sandbox) for removals only."""
+
+    def __init__(self, sb: Sandbox) -> None:
+        self._client = make_client(sb)
+        self._revoked = AutopilotClient("0" * 32, base_url=sb.url, max_retries=0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def remove_from_list(self, list_id: str, contact: str) -> bool:
+        return self._revoked.remove_from_list(list_id, contact)
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_401_during_removals_sends_nothing_more(state_path: Path, concurrency: int) -> None:
+    with Sandbox() as sb:
+        first = exporter(sb, state_path, on_leave="remove").export(rows(range(40)), segment=SEGMENT)
+        assert first.list_id is not None
+        client = _KeyRevokedForRemovals(sb)
+        revoked = Exporter(
+            client,  # type: ignore[arg-type]
+            make_mapping(),
+            state=state_path,
+            on_leave="remove",
+            concurrency=concurrency,
+            batch_size=10,
+        )
+        before = len(sb.requests)
+        with pytest.raises(AuthenticationError):
+            revoked.export(rows(range(20, 40)), segment=SEGMENT, force=True)
+        deletes = [p for m, p in calls(sb, before) if m == "DELETE"]
+        # Only removals already in flight when the 401 arrived; none started after it.
+        assert 1 <= len(deletes) <= concurrency
+        assert len(sb.list_members(first.list_id)) == 40
+        assert [r.outcome for r in revoked.history(SEGMENT)] == ["completed", "failed"]
 
 
 # -- guard rails -----------------------------------------------------------------------------------
