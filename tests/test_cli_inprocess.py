@@ -237,3 +237,19 @@ def test_a_cdm_folder_is_read_with_entity(tmp_path: Path, capsys: pytest.Capture
     err = capsys.readouterr().err
     assert "Account" in err
     assert "Contact" in err
+
+
+@pytest.mark.parametrize(("cap", "exported", "over_limit"), [("2", 2, 1), ("0", 3, 0)])
+def test_max_profiles_caps_the_export_and_0_means_no_cap(
+    tmp_path: Path, cap: str, exported: int, over_limit: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "three.csv"
+    path.write_text("email\na@example.com\nb@example.com\nc@example.com\n", encoding="utf-8")
+    code = main(
+        ["export", str(path), "--segment", "S", "--email-column", "email", "--dry-run", "--json",
+         "--max-profiles", cap]
+    )  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == (ExitCode.REJECTED_ROWS if over_limit else ExitCode.OK)
+    assert report["exported"] == exported
+    assert [(r["row"], r["reason"]) for r in report["rejected"]] == [(3, "over_limit")] * over_limit
