@@ -291,8 +291,9 @@ class Transport:
         verify = verify if isinstance(verify, str) else True
         adapter = self._replaying if replay else self._careful
         failure: APIConnectionError
+        response: requests.Response | None = None
         try:
-            return adapter.send(
+            response = adapter.send(
                 prepared,
                 stream=False,
                 timeout=self.timeout,
@@ -300,16 +301,26 @@ class Transport:
                 cert=settings.get("cert"),
                 proxies=settings.get("proxies") or {},
             )
+            # The adapter leaves the body unread (only `Session.send` reads it): read it here, so that a
+            # body cut short or stalled past the read timeout becomes a typed error, not a bare
+            # requests exception escaping from `response.content` later.
+            _ = response.content
+            return response
         except requests.Timeout:
             failure = APITimeoutError("Autopilot did not answer in time", method=method, url=url)
         except requests.ConnectionError as exc:
             failure = _connection_failure(exc, method=method, url=url)
+        except requests.exceptions.ChunkedEncodingError:
+            failure = APIConnectionError(
+                "the connection broke while Autopilot's answer was being read", method=method, url=url
+            )
         except requests.RequestException as exc:
             failure = APIConnectionError(f"request failed: {type(exc).__name__}", method=method, url=url)
         # Raised outside the except block on purpose: requests' exceptions hold the prepared request
         # (and so the key header), and not even `__context__` may point at them. The prepared request
-        # is dropped too, so that this frame's locals hold nothing that reveals the key.
-        del prepared
+        # (and a half-read response, which holds it too) are dropped, so that this frame's locals hold
+        # nothing that reveals the key.
+        del prepared, response
         raise failure
 
     def close(self) -> None:

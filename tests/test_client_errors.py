@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -318,3 +318,60 @@ def test_every_sandbox_error_style_becomes_a_typed_error(style: str, message: st
         assert info.value.message == message
         assert info.value.error == reason
         assert client.is_on_list(sb.create_list("L"), "nobody@example.com") is False
+
+
+def _serve_a_broken_answer(stall: bool) -> tuple[str, Callable[[], None]]:
+    """A server that sends a 200's headers and part of its body, then hangs up (or goes quiet)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.05)
+    stop = threading.Event()
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            accepted.append(conn)
+            conn.recv(65536)
+            conn.sendall(
+                b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"lists": ['
+            )
+            if not stall:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def shut() -> None:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/v1", shut
+
+
+@pytest.mark.parametrize(("stall", "expected"), [(False, APIConnectionError), (True, APITimeoutError)])
+def test_an_answer_cut_off_mid_body_is_a_typed_error(stall: bool, expected: type[APIConnectionError]) -> None:
+    # The body is read after the status line arrived: a failure there must not escape as a bare
+    # requests exception (every error of the library derives from AutopilotError).
+    url, shut = _serve_a_broken_answer(stall)
+    try:
+        with (
+            AutopilotClient(
+                KEY, base_url=url, timeout=0.2, max_retries=0, sleep=_no_sleep, requests_per_second=1000
+            ) as client,
+            pytest.raises(expected) as info,
+        ):
+            client.lists()
+    finally:
+        shut()
+    assert info.value.method == "GET"
+    assert info.value.url == url + "/lists"
+    assert info.value.__context__ is None
+    assert info.value.__cause__ is None
