@@ -427,3 +427,25 @@ def test_sandbox_command_serves_prints_its_key_and_stops_on_ctrl_c(tmp_path: Pat
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_an_export_whose_rows_fail_exits_5_and_keeps_its_report(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "s.csv", [{"email": f"fail{i}@example.com"} for i in range(3)])
+    report_path, rejections_path = tmp_path / "report.json", tmp_path / "rejected.csv"
+    with Sandbox() as sandbox:  # its own: the faults must not reach the other tests
+        # Every bulk upsert fails with a 500 and retries are off: the rows fail for a transient reason.
+        sandbox.inject("500", times=50, method="POST", path_prefix="/contacts")
+        result = run(
+            "export", str(source), "--segment", "Failing", "--email-column", "email", "--base-url",
+            sandbox.url, "--max-retries", "0", "--report", str(report_path), "--rejections",
+            str(rejections_path), "--debug", key=sandbox.api_key,
+        )  # fmt: skip
+    assert result.returncode == 5, result.stderr
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert report["exported"] == 0
+    assert {r["reason"] for r in report["rejected"]} == {"failed"}
+    assert len(rejections_path.read_text(encoding="utf-8").splitlines()) == 1 + 3
+    assert "DEBUG" in result.stderr
+    assert_key_absent(sandbox.api_key, result)
+    for written in (report_path, rejections_path):
+        assert sandbox.api_key not in written.read_text(encoding="utf-8")
