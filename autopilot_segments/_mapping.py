@@ -213,10 +213,11 @@ class FieldMapping:
         seen = RowsByEmail.for_size(_size_hint(rows))
         setdefault = seen.setdefault
         map_row = self._map_one
+        fold = self.lowercase_local_part is False  # Autopilot matches emails case-insensitively
         for number, row in enumerate(rows, 1):
             result = map_row(row, number)
             if type(result) is MappedContact:
-                kept = setdefault(result.email, number)
+                kept = setdefault(result.email.lower() if fold else result.email, number)
                 if kept != number:
                     result = _duplicate(number, result.email, kept, "first")
             yield result
@@ -224,14 +225,15 @@ class FieldMapping:
     def _map_rows_last_wins(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[MappedContact | Rejection]:
         last = RowsByEmail.for_size(_size_hint(rows))
         map_row = self._map_one
+        fold = self.lowercase_local_part is False  # Autopilot matches emails case-insensitively
         for number, row in enumerate(rows, 1):
             result = map_row(row, number)
             if type(result) is MappedContact:
-                last.set(result.email, number)
+                last.set(result.email.lower() if fold else result.email, number)
         for number, row in enumerate(rows, 1):
             result = map_row(row, number)
             if type(result) is MappedContact:
-                kept = last.get(result.email)
+                kept = last.get(result.email.lower() if fold else result.email)
                 if kept is not None and kept != number:
                     result = _duplicate(number, result.email, kept, "last")
             yield result

@@ -649,3 +649,15 @@ def test_last_wins_accepts_any_re_iterable() -> None:
     assert results[0].reason == "duplicate_email"
     assert isinstance(results[1], MappedContact)
     assert results[1].payload["FirstName"] == "2"
+
+
+@pytest.mark.parametrize("keep", ["first", "last"])
+def test_duplicates_are_found_case_insensitively_when_the_local_part_keeps_its_case(keep: str) -> None:
+    # Autopilot matches emails case-insensitively: Ann@ and ann@ are one contact there, so sending both
+    # would count two rows as exported while one silently overwrites the other.
+    mapping = FieldMapping(email="e", lowercase_local_part=False, keep=keep)  # type: ignore[arg-type]
+    results = list(mapping.map_rows([{"e": "Ann@example.com"}, {"e": "ann@EXAMPLE.com"}]))
+    reasons = [getattr(r, "reason", "ok") for r in results]
+    assert reasons == (["ok", "duplicate_email"] if keep == "first" else ["duplicate_email", "ok"])
+    duplicate = results[1] if keep == "first" else results[0]
+    assert f"also appears in row {1 if keep == 'first' else 2}" in duplicate.message  # type: ignore[union-attr]
