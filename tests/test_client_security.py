@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 import pickle
 import socket
+import ssl
 import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from autopilot_segments import (
+    APIConnectionError,
     AutopilotClient,
     AutopilotError,
     ConfigurationError,
@@ -181,3 +185,76 @@ def _sequence_503_then_ok() -> Callable[[Request], Response]:
         return answers.pop(0) if len(answers) > 1 else answers[0]
 
     return handler
+
+
+# A self-signed certificate for 127.0.0.1 (EC P-256, valid until 2126), made for this test only:
+# trusted by nothing unless a test names it as the CA bundle.
+_TEST_CERT = """\
+-----BEGIN CERTIFICATE-----
+MIIBoTCCAUagAwIBAgIUTYzVX+0mwwL+AghsIBEgfhrnQGswCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJMTI3LjAuMC4xMCAXDTI2MTEyOTA1MDExNFoYDzIxMjYxMTA1
+MDUwMTE0WjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAATRQgRr5PFisSIBaVP0BfwemsPJOQE8+K5D04cqhKkZFYbVD4MtkjnJ
+15+xihEy5Altf7bSTqxk983LRuaXesGoo3QwcjAdBgNVHQ4EFgQUGTnGiUTnC0DU
+UM64YeOuqw7xDR0wHwYDVR0jBBgwFoAUGTnGiUTnC0DUUM64YeOuqw7xDR0wDwYD
+VR0RBAgwBocEfwAAATAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB/wQEAwIChDAK
+BggqhkjOPQQDAgNJADBGAiEA/St0Y8M7T5ee6T6w9MHgN40pioq4M5ZTpSxTJldm
+pe8CIQDlFIoKUi6HhIkUmHOFPFTFivUf0fUxYRtgnXkDTSX7GA==
+-----END CERTIFICATE-----
+"""
+_TEST_CERT_KEY = """\
+-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgzc4OEnhpIGD7p2dJ
+MzDSqL0/99+MGtcit03EJvUPkjihRANCAATRQgRr5PFisSIBaVP0BfwemsPJOQE8
++K5D04cqhKkZFYbVD4MtkjnJ15+xihEy5Altf7bSTqxk983LRuaXesGo
+-----END PRIVATE KEY-----
+"""
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[HTTPServer, Path]]:
+    # requests lets these variables override a session's `verify`: keep the machine's settings out.
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text(_TEST_CERT)
+    key.write_text(_TEST_CERT_KEY)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.expect_request("/v1/account").respond_with_json({"ok": True})
+    server.start()
+    try:
+        yield server, cert
+    finally:
+        server.clear()
+        if server.is_running():
+            server.stop()
+
+
+@pytest.mark.parametrize("session_verify", [None, False])
+def test_tls_verification_stays_on_even_when_the_session_turns_it_off(
+    tls_server: tuple[HTTPServer, Path], session_verify: bool | None
+) -> None:
+    server, _cert = tls_server
+    session = None
+    if session_verify is not None:
+        session = requests.Session()
+        session.verify = session_verify
+    with (
+        AutopilotClient(
+            KEY, base_url=server.url_for("/v1"), session=session, max_retries=0, sleep=_no_sleep
+        ) as client,
+        pytest.raises(APIConnectionError, match="TLS"),
+    ):
+        client.account()
+    assert server.log == []  # the handshake failed: no request, so no key, reached the server
+
+
+def test_a_ca_bundle_on_the_session_is_honoured(tls_server: tuple[HTTPServer, Path]) -> None:
+    # The same server is reachable once its certificate is trusted: the failure above is verification.
+    server, cert = tls_server
+    session = requests.Session()
+    session.verify = str(cert)
+    with AutopilotClient(KEY, base_url=server.url_for("/v1"), session=session, sleep=_no_sleep) as client:
+        assert client.account() == {"ok": True}
