@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from autopilot_segments import (
@@ -58,6 +58,20 @@ def sandbox() -> Any:
     concurrency=st.integers(1, 4),
     batch_size=st.sampled_from([3, 7, 100]),
     list_exists=st.booleans(),
+    members_before=st.sets(st.sampled_from(NAMES), max_size=4),
+)
+# Always tried: a contact already on an existing list comes first and bulk calls ignore the list, so
+# a detector that took that member for proof of `_autopilot_list` would leave the others off the list.
+@example(
+    source=[{"Email": "person0@example.com"}, {"Email": "person1@example.com"}],
+    faults=FaultPlan(rate=0.0, kinds=["500"], seed=0),
+    bulk_list="ignored",
+    bulk_invalid="reject",
+    duplicate_list="conflict",
+    concurrency=1,
+    batch_size=100,
+    list_exists=True,
+    members_before={"person0"},
 )
 def test_the_list_holds_exactly_the_rows_reported_exported(
     sandbox: Sandbox,
@@ -69,17 +83,25 @@ def test_the_list_holds_exactly_the_rows_reported_exported(
     concurrency: int,
     batch_size: int,
     list_exists: bool,
+    members_before: set[str],
 ) -> None:
     sb = sandbox
     sb.reset()
     sb.configure(faults=None, bulk_list=bulk_list, bulk_invalid=bulk_invalid, duplicate_list=duplicate_list)
     sb.add_contacts([{"Email": "seed@example.org", "custom": {"string--Tier": "gold"}}])
-    if list_exists:  # an existing list takes the probe-before-send path
-        sb.create_list("Property segment")
-    sb.configure(faults=faults)
     client = AutopilotClient(
         sb.api_key, base_url=sb.url, requests_per_second=10_000.0, backoff_factor=0.0, max_retries=3
     )
+    # An existing list takes the probe-before-send path; contacts already on it must never make the
+    # exporter believe that bulk calls add members when they do not.
+    preexisting = {f"{name}@example.com" for name in members_before} if list_exists else set()
+    if list_exists:
+        list_id = sb.create_list("Property segment")
+        if preexisting:
+            sb.add_contacts([{"Email": member} for member in preexisting])
+            for member in preexisting:
+                client.add_to_list(list_id, member)
+    sb.configure(faults=faults)
     mapping = FieldMapping(email="Email", custom=[CustomField("Tier", "integer", source="tier")])
     exporter = Exporter(client, mapping, concurrency=concurrency, batch_size=batch_size)
 
@@ -110,10 +132,11 @@ def test_the_list_holds_exactly_the_rows_reported_exported(
     members = sb.list_members(report.list_id)
     failed = {r.email for r in report.rejected if r.reason == "failed"}
     # A batch whose retries ran out may still have been applied (drop_after): such rows are "failed",
-    # never "exported". Everything "exported" is on the list, and nothing else is but those.
-    assert exported <= members <= exported | failed
+    # never "exported". Everything "exported" is on the list, and nothing else is but those (and the
+    # members it had before, which an export without state keeps).
+    assert exported <= members <= exported | failed | preexisting
     if not failed:
-        assert members == exported
+        assert members == exported | preexisting
     api_rejected = report.counts["rejected_by_api"] > 0
     event(f"failed rows: {bool(failed)}; exported: {bool(exported)}; api-rejected: {api_rejected}")
     titled = sorted(list_id for list_id, title in sb.lists if title == "Property segment")
