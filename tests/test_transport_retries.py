@@ -314,3 +314,22 @@ def test_the_sandbox_rate_limit_is_survived(fake: FakeTime) -> None:
                 assert real_client.lists() == []
             assert real_client.stats.rate_limited >= 1
             assert real_client.stats.retries >= real_client.stats.rate_limited
+
+
+def test_an_upsert_whose_answer_timed_out_is_replayed(autopilot_sandbox: Sandbox, fake: FakeTime) -> None:
+    # Upserts are idempotent by email (the reference): a read timeout is retried, and the replay is harmless.
+    autopilot_sandbox.inject("delay:0.3", method="POST", path_prefix="/contacts")
+    with AutopilotClient(
+        autopilot_sandbox.api_key,
+        base_url=autopilot_sandbox.url,
+        timeout=(2.0, 0.1),
+        max_retries=1,
+        requests_per_second=1000,
+        clock=fake.clock,
+        sleep=fake.sleep,
+    ) as client:
+        result = client.upsert_contacts([{"Email": "a@example.com"}])
+        assert result.missing == ()
+        assert client.stats.retries == 1
+    assert autopilot_sandbox.upsert_counts["a@example.com"] == 2
+    assert len(autopilot_sandbox.requests) == 2
