@@ -3,7 +3,9 @@
 Accepted: a dot-atom local part (RFC 5322 `atext` characters, dots only between them) of at most 64
 characters, an `@`, and a domain of LDH labels (letters, digits, hyphens; 1-63 characters; no leading or
 trailing hyphen) with at least two labels and a top-level domain that is not all digits; at most 254
-characters in all. Internationalised domains are IDNA-encoded (`bücher.de` -> `xn--bcher-kva.de`).
+characters in all. Internationalised domains are IDNA-encoded (`bücher.de` -> `xn--bcher-kva.de`), and
+a domain given already encoded must hold valid `xn--` labels (ones that decode and encode back to
+themselves).
 
 Refused on purpose: quoted local parts and comments (legal in RFC 5322, refused by most mail systems and
 ESPs), IP-address literals, a trailing dot on the domain, and non-ASCII local parts: those need SMTPUTF8,
@@ -16,7 +18,7 @@ pass `lowercase_local_part=False` to keep the local part's case (the domain is a
 from __future__ import annotations
 
 import re
-from encodings import idna
+from encodings import idna as idna2003
 from typing import Final
 
 from ._errors import AutopilotError
@@ -36,6 +38,10 @@ _ATEXT_CHAR: Final = re.compile(_ATEXT)
 _LDH_LABEL: Final = re.compile(r"[a-z0-9-]+")
 # The dots IDNA treats as label separators (ASCII full stop, ideographic and full-width ones).
 _DOTS: Final = re.compile("[.\u3002\uff0e\uff61]")
+# The characters IDNA 2003 (the stdlib codec) maps away but IDNA 2008 keeps: ß, final sigma, ZWNJ, ZWJ.
+# With the stdlib, "straße.de" would become "strasse.de", another domain with another owner.
+_DEVIATIONS: Final = re.compile("[\u00df\u03c2\u200c\u200d]")
+_A_LABEL_PREFIX: Final = "xn--"
 
 
 class EmailError(AutopilotError, ValueError):
@@ -52,6 +58,7 @@ def fast_normalize_email(raw: str) -> str | None:
         len(candidate) <= MAX_EMAIL_LENGTH
         and _VALID_MATCH(candidate)
         and candidate.index("@") <= MAX_LOCAL_LENGTH
+        and _A_LABEL_PREFIX not in candidate  # xn-- labels are checked on the full path
     ):
         return candidate
     return None
@@ -74,7 +81,7 @@ def normalize_email(raw: str, *, lowercase_local_part: bool = True) -> str:
             and _VALID.fullmatch(candidate)
             and candidate.index("@") <= MAX_LOCAL_LENGTH
         ):
-            return candidate
+            return _with_valid_a_labels(candidate)
         raise EmailError(_diagnose(candidate))
     return _normalize_unicode(text, lowercase_local_part)
 
@@ -96,7 +103,7 @@ def _normalize_unicode(text: str, lowercase_local_part: bool) -> str:
         and _VALID.fullmatch(candidate)
         and candidate.index("@") <= MAX_LOCAL_LENGTH
     ):
-        return candidate
+        return _with_valid_a_labels(candidate)
     raise EmailError(_diagnose(candidate))
 
 
@@ -109,11 +116,43 @@ def _encode_domain(domain: str) -> str:
             continue
         if any(ch.isspace() for ch in label):
             raise EmailError("the domain contains a space")
-        try:
-            encoded.append(idna.ToASCII(label).decode("ascii"))
-        except UnicodeError as exc:
-            raise EmailError(f"the domain part {label!r} cannot be IDNA-encoded ({exc})") from None
+        encoded.append(_encode_label(label))
     return ".".join(encoded)
+
+
+def _encode_label(label: str) -> str:
+    """One non-ASCII domain label as its ASCII (`xn--`) form; EmailError if it has none."""
+    try:
+        if _DEVIATIONS.search(label):
+            # UTS #46 non-transitional, as browsers and libidn2-based mail servers encode: ß stays ß.
+            # `idna` comes with requests; imported here because few addresses need it.
+            import idna
+
+            return idna.encode(label, uts46=True, transitional=False).decode("ascii")
+        return idna2003.ToASCII(label).decode("ascii")
+    except UnicodeError as exc:  # idna.IDNAError is a UnicodeError too
+        raise EmailError(f"the domain part {label!r} cannot be IDNA-encoded ({exc})") from None
+
+
+def _with_valid_a_labels(address: str) -> str:
+    """`address` if every `xn--` label of its domain is real punycode that encodes back to itself."""
+    domain = address[address.rindex("@") + 1 :]
+    if _A_LABEL_PREFIX not in domain:
+        return address
+    for label in domain.split("."):
+        if not label.startswith(_A_LABEL_PREFIX):
+            continue
+        try:
+            decoded = label[len(_A_LABEL_PREFIX) :].encode("ascii").decode("punycode")
+            valid = not decoded.isascii() and _encode_label(decoded) == label
+        except (UnicodeError, EmailError):
+            valid = False
+        if not valid:
+            raise EmailError(
+                f"the domain part {label!r} is not a valid internationalised (xn--) name; check the "
+                "spelling, or give the domain in its own letters"
+            )
+    return address
 
 
 def _diagnose(candidate: str) -> str:

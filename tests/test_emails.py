@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from autopilot_segments import EmailError, normalize_email
+from autopilot_segments import EmailError, FieldMapping, MappedContact, Rejection, normalize_email
 
 LONG_LOCAL = "a" * 64
 LONG_LABEL = "d" * 63
@@ -40,9 +42,15 @@ VALID = [
     ("!#$%&'*+/=?^_`{|}~-@example.com", "!#$%&'*+/=?^_`{|}~-@example.com", "every atext symbol"),
     (f"{LONG_LOCAL}@example.com", f"{LONG_LOCAL}@example.com", "64-character local part"),
     (f"u@{LONG_LABEL}.com", f"u@{LONG_LABEL}.com", "63-character label"),
-    ("u@" + ".".join(["d" * 61] * 4)[:248] + ".com", None, "close to 254 characters"),
+    ("u@" + ".".join(["d" * 61] * 4) + ".com", "u@" + ".".join(["d" * 61] * 4) + ".com", "253 characters"),
     ("user@my-domain.com", "user@my-domain.com", "hyphen inside a label"),
     ("user@xn--p1ai.xn--p1ai", "user@xn--p1ai.xn--p1ai", "punycode TLD"),
+    ("user@straße.de", "user@xn--strae-oqa.de", "sharp s kept as IDNA 2008 does, not folded to ss"),
+    ("user@STRAßE.de", "user@xn--strae-oqa.de", "sharp s with uppercase letters"),
+    ("user@xn--strae-oqa.de", "user@xn--strae-oqa.de", "already-encoded sharp s domain"),
+    ("user@strasse.de", "user@strasse.de", "the ss spelling is another domain"),
+    ("user@ς.gr", "user@xn--3xa.gr", "final sigma kept (IDNA 2003 would make it sigma, xn--4xa)"),
+    ("user@XN--BCHER-KVA.DE", "user@xn--bcher-kva.de", "uppercase already-encoded domain"),
 ]
 
 # (raw, words the message must contain) for addresses that must be refused.
@@ -93,6 +101,10 @@ INVALID = [
     ("a@example.com (home)", "comments in brackets", "trailing comment after a space"),
     ("mailto:john@example.com", "':'", "mailto prefix"),
     ("John Doe <john@example.com>", "'Name <address>'", "display-name form"),
+    ("john@xn--zz.com", "not a valid internationalised", "xn-- label that is not punycode"),
+    ("john@xn--ascii.com", "not a valid internationalised", "xn-- label decoding to control characters"),
+    ("john@xn--a-ecp.ru", "not a valid internationalised", "xn-- label that does not encode back to itself"),
+    ("john@ex\u200dample.com", "cannot be IDNA-encoded", "zero-width joiner outside its allowed context"),
 ]
 
 
@@ -116,6 +128,27 @@ def test_the_table_is_large_enough() -> None:
     assert len(VALID) + len(INVALID) >= 60
 
 
+@pytest.mark.parametrize("case", VALID + INVALID, ids=[case[2] for case in VALID + INVALID])
+def test_the_table_through_a_mapping_gives_a_contact_or_invalid_email(case: tuple[str, Any, str]) -> None:
+    raw, expected, why = case
+    result = FieldMapping(email="mail").map_row({"mail": raw}, 1)
+    if case in VALID:
+        assert isinstance(result, MappedContact), (why, result)
+        assert result.payload == {"Email": expected}
+    else:
+        assert isinstance(result, Rejection), why
+        assert result.reason == "invalid_email"
+        assert result.field == "mail"
+        assert expected in result.message
+
+
+@pytest.mark.parametrize("blank", [None, "", "  ", "\t\n", float("nan")])
+def test_blank_emails_are_missing_not_invalid(blank: Any) -> None:
+    result = FieldMapping(email="mail").map_row({"mail": blank}, 1)
+    assert isinstance(result, Rejection)
+    assert result.reason == "missing_email"
+
+
 def test_local_part_case_can_be_kept() -> None:
     assert normalize_email("John.Doe@Example.COM", lowercase_local_part=False) == "John.Doe@example.com"
     assert normalize_email("John@BÜCHER.de", lowercase_local_part=False) == "John@xn--bcher-kva.de"
@@ -133,7 +166,14 @@ _atext = st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFXYZ0123456789!#$%&'*+/
 _plausible = st.builds(
     lambda local, labels, tld, pad: f"{pad}{local}@{'.'.join([*labels, tld])}{pad}",
     st.text(_atext, min_size=1, max_size=70),
-    st.lists(st.text(st.sampled_from("abcXYZ019-äöüßé例"), min_size=1, max_size=20), min_size=1, max_size=3),
+    st.lists(
+        st.one_of(
+            st.text(st.sampled_from("abcXYZ019-äöüßςé例\u200d"), min_size=1, max_size=20),
+            st.sampled_from(["xn--bcher-kva", "xn--strae-oqa", "XN--3XA", "xn--zz", "xn--a-ecp", "xn--ls8h"]),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
     st.text(st.sampled_from("comCOMorgdeé1"), min_size=1, max_size=6),
     st.sampled_from(["", " ", "\t"]),
 )
