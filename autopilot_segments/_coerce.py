@@ -47,6 +47,12 @@ _ISO_DATETIME: Final = re.compile(
 _TRUE_WORDS: Final = frozenset({"true", "yes", "1"})
 _FALSE_WORDS: Final = frozenset({"false", "no", "0"})
 _EMPTY_TYPE_NAMES: Final = frozenset({"NaTType", "NAType"})
+# numpy floats that are not a Python float: .item() would give float32's binary expansion
+# (3.3 -> 3.299999952316284); str() gives the shortest text that reads back as the same value.
+_NUMPY_OTHER_FLOATS: Final = frozenset({"float16", "float32", "float96", "float128", "longdouble"})
+# JavaScript (Autopilot's platform) and spreadsheets write plain digits in this range; Python's repr
+# switches to exponents at 1e16 and below 1e-4.
+_PLAIN_DIGITS_RANGE: Final = (1e-7, 1e21)
 _CONTAINERS: Final = (list, tuple, set, frozenset, dict, Mapping)
 _SHORT_LENGTH: Final = 40
 _MILLISECONDS: Final = tuple(f".{ms:03d}Z" for ms in range(1000))
@@ -92,7 +98,7 @@ def _unwrap(value: Any) -> Any:
         return _unwrap(value.value)
     if type(value).__module__ == "numpy" and callable(getattr(value, "item", None)):
         try:
-            value = value.item()
+            value = float(str(value)) if type(value).__name__ in _NUMPY_OTHER_FLOATS else value.item()
         except Exception:
             return value
     if isinstance(value, Decimal) and value.is_nan():  # comparing a signalling NaN raises
@@ -127,7 +133,11 @@ def _float_text(number: float) -> str:
         raise ValueProblem(f"{number!r} is not a finite number")
     if number.is_integer() and abs(number) < 1e16:
         return str(int(number))  # 42.0 -> "42": spreadsheets and pandas make floats of whole numbers
-    return repr(number)
+    text = repr(number)
+    low, high = _PLAIN_DIGITS_RANGE
+    if "e" in text and low <= abs(number) < high:
+        return format(Decimal(text), "f")  # 1e+20 -> "100000000000000000000", 2.5e-05 -> "0.000025"
+    return text
 
 
 def _iso_utc(moment: datetime) -> str:

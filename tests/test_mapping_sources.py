@@ -140,6 +140,20 @@ def test_pandas_timezone_aware_timestamps_are_sent_in_utc() -> None:
     assert result.payload["custom"] == {"date--Signup--Date": "2016-11-22T00:30:00.123Z"}
 
 
+def test_numpy_float32_values_are_sent_as_the_number_they_hold() -> None:
+    np = pytest.importorskip("numpy")
+    mapping = FieldMapping(
+        email="email", fields={"Company": "company"}, custom=[CustomField("Balance", "float", source="b")]
+    )
+    row = {"email": "a@example.com", "company": np.float32(3.3), "b": np.float32(0.1)}
+    result = mapping.map_row(row, 1)
+    assert isinstance(result, MappedContact), result
+    assert result.payload == {"Email": "a@example.com", "Company": "3.3", "custom": {"float--Balance": 0.1}}
+    nan = mapping.map_row({"email": "a@example.com", "company": np.float32("nan")}, 2)
+    assert isinstance(nan, MappedContact)
+    assert nan.payload == {"Email": "a@example.com"}
+
+
 def test_numpy_scalars_are_unwrapped() -> None:
     np = pytest.importorskip("numpy")
     row = {
