@@ -333,3 +333,19 @@ def test_an_upsert_whose_answer_timed_out_is_replayed(autopilot_sandbox: Sandbox
         assert client.stats.retries == 1
     assert autopilot_sandbox.upsert_counts["a@example.com"] == 2
     assert len(autopilot_sandbox.requests) == 2
+
+
+def test_after_a_429_the_next_call_of_any_kind_waits_too(httpserver: HTTPServer, fake: FakeTime) -> None:
+    # The pause belongs to the client, not to the request that met the 429: a call to another endpoint,
+    # made after the 429 came back to the caller, still waits out the server's Retry-After.
+    httpserver.expect_request("/v1/lists").respond_with_data(
+        '{"message": "slow down"}', status=429, headers={"Retry-After": "4"}
+    )
+    httpserver.expect_request("/v1/account").respond_with_json({})
+    with _client(httpserver.url_for("/v1"), fake, max_retries=0) as client:
+        with pytest.raises(RateLimitError):
+            client.lists()
+        answered_at = fake.now
+        client.account()
+        assert fake.now - answered_at >= 4.0
+        assert client.limiter.effective_rate < 1000
