@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import enum
+import itertools
 import json
 import logging
 import os
@@ -57,6 +58,8 @@ _DEFAULT_RATE = 5.0
 # Stands in for a key in a dry run without one: plan() sends nothing, so the key is never used.
 _PLACEHOLDER_KEY = "0" * 32
 _CUSTOM_TYPES = ("string", "integer", "float", "date", "boolean")
+# How many of a source's column names an error message lists before "...".
+_SHOWN_COLUMNS = 30
 
 
 class ExitCode(enum.IntEnum):
@@ -682,7 +685,7 @@ def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
             console,
             client,
             mapping,
-            rows,
+            _with_mapped_columns(rows, mapping, args.source),
             segment=args.segment,
             display=_progress_mode(console, enabled=not args.no_progress),
             dry_run=args.dry_run,
@@ -847,6 +850,35 @@ def _count_rows(csv_path: Path) -> int | None:
             return max(sum(1 for _ in csv.reader(fh)) - 1, 0)
     except (OSError, ValueError):
         return None
+
+
+def _with_mapped_columns(
+    rows: Iterator[Mapping[str, Any]], mapping: FieldMapping, source: str
+) -> Iterator[Mapping[str, Any]]:
+    """The rows, after checking that the first one has every column the mapping reads.
+
+    A misspelt column is otherwise silent: a wrong --email-column rejects every row as missing_email,
+    a wrong --field never sends that field. Files with a fixed set of columns (CSV, Parquet, CDM) give
+    every row every column, so the first row is proof; JSON Lines objects may leave keys out, so they
+    are not checked.
+    """
+    suffixes = [s.lower() for s in Path(source.rpartition("::")[0] or source).suffixes if s.lower() != ".gz"]
+    first = next(rows, None)
+    if first is None:
+        return rows
+    if not (suffixes and suffixes[-1] in (".jsonl", ".ndjson")):
+        wanted = [mapping.email, *mapping.fields.values(), *(c.column for c in mapping.custom)]
+        if mapping.unsubscribed is not None:
+            wanted.append(mapping.unsubscribed)
+        absent = list(dict.fromkeys(column for column in wanted if column not in first))
+        if absent:
+            columns = list(first)
+            shown = ", ".join(columns[:_SHOWN_COLUMNS]) + (", ..." if len(columns) > _SHOWN_COLUMNS else "")
+            raise ConfigurationError(
+                f"{source} has no column(s) {', '.join(map(repr, absent))} named by the mapping; "
+                f"the columns are {shown}"
+            )
+    return itertools.chain([first], rows)
 
 
 @contextlib.contextmanager

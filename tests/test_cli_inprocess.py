@@ -39,7 +39,7 @@ def test_mapping_flags_build_the_mapping_a_dry_run_applies(
     code = main(
         ["export", str(source), "--segment", "S", "--dry-run", "--json", "--no-progress",
          "--email-column", "email", "--field", "FirstName=first",
-         "--custom", "Loyalty Points:integer=points", "--custom", "Tier:string"]
+         "--custom", "Loyalty Points:integer=points", "--custom", "tier:string"]
     )  # fmt: skip
     report = json.loads(capsys.readouterr().out)
     assert code == ExitCode.REJECTED_ROWS
@@ -253,3 +253,37 @@ def test_max_profiles_caps_the_export_and_0_means_no_cap(
     assert code == (ExitCode.REJECTED_ROWS if over_limit else ExitCode.OK)
     assert report["exported"] == exported
     assert [(r["row"], r["reason"]) for r in report["rejected"]] == [(3, "over_limit")] * over_limit
+
+
+@pytest.mark.parametrize(
+    ("flags", "absent"),
+    [
+        (["--email-column", "mail"], "'mail'"),  # every row would be rejected as missing_email
+        (["--email-column", "email", "--field", "FirstName=frist"], "'frist'"),  # silently never sent
+        (["--email-column", "email", "--custom", "Loyalty Points:integer"], "'Loyalty Points'"),
+    ],
+)
+def test_a_mapped_column_the_file_lacks_is_a_usage_error_naming_the_columns(
+    source: Path, flags: list[str], absent: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["export", str(source), "--segment", "S", "--dry-run", *flags])
+    captured = capsys.readouterr()
+    assert code == ExitCode.USAGE
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert absent in line
+    assert "the columns are email, first, points, tier" in line
+
+
+def test_json_lines_keys_may_vary_so_their_columns_are_not_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "varied.jsonl"
+    path.write_text(
+        '{"email": "a@example.com"}\n{"email": "b@example.com", "first": "Bo"}\n', encoding="utf-8"
+    )
+    code = main(
+        ["export", str(path), "--segment", "S", "--dry-run", "--email-column", "email",
+         "--field", "FirstName=first"]
+    )  # fmt: skip
+    assert code == ExitCode.OK, capsys.readouterr().err
