@@ -90,6 +90,36 @@ def test_cli_reuses_an_existing_key_file_and_rejects_bad_switches(tmp_path: Path
     assert "rate_limit" in bad.stderr
 
 
+def test_cli_plays_every_ambiguity_switch(tmp_path: Path) -> None:
+    key = "0123456789abcdef0123456789abcdef"
+    (tmp_path / "key").write_text(key)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autopilot_segments.sandbox", "--port", "0", "--api-key-file",
+         str(tmp_path / "key"), "--delete-status", "204", "--hook-style", "old", "--error-style", "code"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().rsplit(" ", 1)[-1].strip()
+        headers = {"autopilotapikey": key}
+        contact = {"contact": {"Email": "cli@example.com"}}
+        assert requests.post(url + "/contact", json=contact, headers=headers, timeout=TIMEOUT).ok
+        deleted = requests.delete(url + "/contact/cli@example.com", headers=headers, timeout=TIMEOUT)
+        assert deleted.status_code == 204
+        hook = {"event": "contact_added", "target_url": "https://example.com/h"}
+        registered = requests.post(url + "/hook", json=hook, headers=headers, timeout=TIMEOUT)
+        assert registered.status_code == 201
+        assert set(registered.json()) == {"id"}
+        missing = requests.get(url + "/contact/cli@example.com", headers=headers, timeout=TIMEOUT)
+        assert missing.status_code == 404
+        assert missing.json() == {"code": 404, "message": "Contact could not be found."}
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
 # -- pytest fixtures ---------------------------------------------------------------------------------
 def test_the_plugin_fixture_yields_a_running_sandbox(autopilot_sandbox: Sandbox) -> None:
     assert autopilot_sandbox.running

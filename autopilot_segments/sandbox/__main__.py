@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--bulk-invalid", choices=("reject", "drop"), default="reject")
     parser.add_argument("--bulk-list", choices=("honoured", "ignored"), default="honoured")
     parser.add_argument("--duplicate-list", choices=("conflict", "create"), default="conflict")
+    parser.add_argument("--delete-status", type=int, choices=(200, 204), default=200)
+    parser.add_argument("--hook-style", choices=("new", "old"), default="new")
+    parser.add_argument("--error-style", choices=("json", "code", "empty", "html"), default="json")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="probability of a random fault (0-1)")
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the random faults")
     return parser
@@ -61,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             bulk_invalid=args.bulk_invalid,
             bulk_list=args.bulk_list,
             duplicate_list=args.duplicate_list,
+            delete_status=args.delete_status,
+            hook_style=args.hook_style,
+            error_style=args.error_style,
             faults=FaultPlan(rate=args.fault_rate, seed=args.fault_seed) if args.fault_rate else None,
         )
     except ValueError as error:
