@@ -102,18 +102,41 @@ def test_help_lists_every_command_and_exit_code_and_version_prints() -> None:
     for code in range(6):
         assert f"\n  {code}  " in helped.stdout
     assert export_help.returncode == 0
+    # Every export flag issue 6 names, plus the key file (the only way besides the environment).
     for flag in (
+        "--segment",
         "--email-column",
+        "--field",
+        "--custom",
         "--mapping",
         "--state",
         "--on-leave",
         "--dry-run",
+        "--max-profiles",
+        "--rate",
+        "--report",
         "--rejections",
+        "--base-url",
         "--sandbox",
+        "--json",
+        "--debug",
+        "--api-key-file",
     ):
-        assert flag in export_help.stdout
+        assert f"  {flag} " in export_help.stdout, flag
+    assert "--api-key " not in export_help.stdout
     assert version.returncode == 0
     assert version.stdout.strip() == f"autopilot-segments {__version__}"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the script is autopilot-segments.exe there")
+def test_the_console_script_is_the_same_command() -> None:
+    script = Path(sys.executable).with_name("autopilot-segments")
+    assert script.exists(), "the package is installed without its console script"
+    result = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"autopilot-segments {__version__}"
 
 
 def test_read_commands_print_tables_and_json(sandbox: Sandbox, tmp_path: Path) -> None:
