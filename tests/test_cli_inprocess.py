@@ -287,3 +287,25 @@ def test_json_lines_keys_may_vary_so_their_columns_are_not_checked(
          "--field", "FirstName=first"]
     )  # fmt: skip
     assert code == ExitCode.OK, capsys.readouterr().err
+
+
+def test_a_parquet_source_is_exported_and_its_columns_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "segment.parquet"
+    pq.write_table(pa.table({"email": ["a@example.com", None], "points": [3, 4]}), path)
+    code = main(
+        ["export", str(path), "--segment", "S", "--dry-run", "--json", "--email-column", "email",
+         "--custom", "Loyalty Points:integer=points"]
+    )  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == ExitCode.REJECTED_ROWS
+    assert report["exported"] == 1
+    assert [r["reason"] for r in report["rejected"]] == ["missing_email"]
+
+    misspelt = ["export", str(path), "--segment", "S", "--dry-run", "--email-column", "e_mail"]
+    assert main(misspelt) == ExitCode.USAGE
+    assert "the columns are email, points" in capsys.readouterr().err
