@@ -680,12 +680,17 @@ def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
         else:
             client = _make_client(args, console)
         stack.callback(client.close)
-        rows = stack.enter_context(_open_rows(args.source, args.entity))
+        rows: Iterable[Mapping[str, Any]] = _with_mapped_columns(
+            stack.enter_context(_open_rows(args.source, args.entity)), mapping, args.source
+        )
+        if mapping.keep == "last":
+            # keep="last" reads the rows twice (a --mapping file may ask for it): a stream cannot be.
+            rows = _Reopened(args.source, args.entity)
         report = _run_export(
             console,
             client,
             mapping,
-            _with_mapped_columns(rows, mapping, args.source),
+            rows,
             segment=args.segment,
             display=_progress_mode(console, enabled=not args.no_progress),
             dry_run=args.dry_run,
@@ -879,6 +884,18 @@ def _with_mapped_columns(
                 f"the columns are {shown}"
             )
     return itertools.chain([first], rows)
+
+
+@attrs.frozen
+class _Reopened:
+    """A source read from the start, file opened anew, each time it is iterated."""
+
+    source: str
+    entity: str | None
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        with _open_rows(self.source, self.entity) as rows:
+            yield from rows
 
 
 @contextlib.contextmanager

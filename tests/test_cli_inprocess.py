@@ -309,3 +309,21 @@ def test_a_parquet_source_is_exported_and_its_columns_checked(
     misspelt = ["export", str(path), "--segment", "S", "--dry-run", "--email-column", "e_mail"]
     assert main(misspelt) == ExitCode.USAGE
     assert "the columns are email, points" in capsys.readouterr().err
+
+
+def test_a_mapping_file_with_keep_last_reads_the_source_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text("email,first\na@example.com,Old\nb@example.com,Bo\na@example.com,New\n", encoding="utf-8")
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(
+        json.dumps({"email": "email", "fields": {"FirstName": "first"}, "keep": "last"}), encoding="utf-8"
+    )
+    code = main(["export", str(path), "--segment", "S", "--dry-run", "--json", "--mapping", str(mapping)])
+    captured = capsys.readouterr()
+    assert code == ExitCode.REJECTED_ROWS, captured.err
+    report = json.loads(captured.out)
+    assert report["exported"] == 2
+    # The later row wins, so the earlier one is the duplicate.
+    assert [(r["row"], r["reason"]) for r in report["rejected"]] == [(1, "duplicate_email")]
