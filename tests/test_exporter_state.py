@@ -137,6 +137,25 @@ def test_a_list_where_bulk_ignores_the_list_adds_only_new_contacts_on_reruns(sta
         assert sb.list_members(first.list_id) == {email(i) for i in range(33)}
 
 
+def test_a_contact_stored_but_not_added_to_the_list_is_not_recorded(state_path: Path) -> None:
+    # The state records a contact only once it is stored *and* a list member: a failed add is retried.
+    with Sandbox(bulk_list="ignored") as sb:
+        sb.inject("503", times=3, method="POST", path_prefix="/list/")  # outlasts the 2 retries: one add
+        first = exporter(sb, state_path, concurrency=1).export(rows(range(10)), segment=SEGMENT)
+        assert first.list_id is not None
+        failed = [r for r in first.rejected if r.reason == "failed"]
+        assert [r.email for r in failed] == [email(0)]
+        assert email(0) in sb.contacts
+        assert email(0) not in sb.list_members(first.list_id)
+        with ExportState.open(state_path, account=make_client(sb).account_fingerprint) as state:
+            known = state.lookup(first.list_id, [state.hash_email(email(i)) for i in range(10)])
+            assert state.hash_email(email(0)) not in known
+            assert len(known) == 9
+        again = exporter(sb, state_path).export(rows(range(10)), segment=SEGMENT)
+        assert (again.exported, again.unchanged) == (1, 9)
+        assert sb.list_members(first.list_id) == {email(i) for i in range(10)}
+
+
 def test_a_rerun_after_a_stateless_export_probes_a_contact_the_state_does_not_know(state_path: Path) -> None:
     with Sandbox() as sb:
         Exporter(make_client(sb), make_mapping(), batch_size=10).export(rows(range(30)), segment=SEGMENT)
