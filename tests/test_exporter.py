@@ -202,6 +202,19 @@ def test_a_twin_created_concurrently_resolves_to_the_lowest_list_id() -> None:
         assert len(sb.list_members(min(titled))) == 10
 
 
+@pytest.mark.parametrize("duplicate_list", ["conflict", "create"])
+def test_a_create_whose_answer_was_lost_uses_the_list_it_made(duplicate_list: Any) -> None:
+    with Sandbox(duplicate_list=duplicate_list) as sb:
+        sb.inject("drop_after", times=1, method="POST", path_prefix="/list")  # made, answer lost
+        report = Exporter(make_client(sb), make_mapping()).export(rows(10), segment=SEGMENT)
+        titled = [list_id for list_id, title in sb.lists if title == SEGMENT]
+        assert titled == [report.list_id]  # not replayed: no twin, no 409
+        assert report.list_created
+        assert "had been created" in report.list_note
+        assert len(sb.list_members(titled[0])) == 10
+        assert_invariant(report, 10)
+
+
 # -- faults ----------------------------------------------------------------------------------------
 
 
