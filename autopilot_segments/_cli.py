@@ -530,7 +530,8 @@ def _read_api_key(api_key_file: str | None) -> str:
     if api_key_file is not None:
         path = Path(api_key_file)
         try:
-            key = path.read_text(encoding="utf-8").strip()
+            # utf-8-sig: Windows editors save "UTF-8" with a byte-order mark, which is no part of the key.
+            key = path.read_text(encoding="utf-8-sig").strip()
         except OSError as exc:
             raise ConfigurationError(f"cannot read the API key file {path}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:

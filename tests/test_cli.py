@@ -369,6 +369,15 @@ def test_usage_errors_exit_2_with_one_line(sandbox: Sandbox, tmp_path: Path) -> 
     assert_key_absent(sandbox.api_key, conflicting, no_key, plain_flag)
 
 
+def test_a_key_file_saved_with_a_byte_order_mark_works(sandbox: Sandbox, tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    # Windows Notepad's "UTF-8 with BOM", and a CRLF line end.
+    key_file.write_bytes(b"\xef\xbb\xbf" + sandbox.api_key.encode() + b"\r\n")
+    result = run("ping", "--api-key-file", str(key_file), "--base-url", sandbox.url)
+    assert result.returncode == 0, result.stderr
+    assert_key_absent(sandbox.api_key, result)
+
+
 def test_wrong_key_exits_4_and_the_key_is_never_printed(sandbox: Sandbox) -> None:
     plain, debug = run_together(
         ("lists", "--base-url", sandbox.url), ("ping", "--base-url", sandbox.url, "--debug"), key=WRONG_KEY
