@@ -243,8 +243,15 @@ def integer_converter() -> Converter:
         if _INTEGER_TEXT.fullmatch(text):
             return _integer(int(text), value)
         if _NUMBER_TEXT.fullmatch(text):
-            return from_float(float(text), value)
+            return from_decimal(Decimal(text), value)  # exact: "42.0000000000000001" is not 42
         raise ValueProblem(f"{short(value)} is not a whole number; use digits only, like 42")
+
+    def from_decimal(number: Decimal, shown: Any) -> Any:
+        if number.is_infinite() or number != number.to_integral_value():
+            raise ValueProblem(f"{short(shown)} is not a whole number; use digits only, like 42")
+        if number.adjusted() > 16:  # checked before int(), which is slow for huge exponents
+            return _integer(MAX_SAFE_INTEGER + 1, shown)
+        return _integer(int(number), shown)
 
     def from_float(number: float, shown: Any) -> Any:
         if number != number:
@@ -272,12 +279,10 @@ def integer_converter() -> Converter:
             return _integer(int(value), value)
         if isinstance(value, str):
             return from_text(value)
-        if isinstance(value, (float, Decimal)):
-            if isinstance(value, Decimal) and value.is_infinite():
-                raise ValueProblem(f"{short(value)} is not a whole number; use digits only, like 42")
-            if isinstance(value, Decimal) and value == value.to_integral_value():
-                return _integer(int(value), value)
-            return from_float(float(value), value)
+        if isinstance(value, Decimal):
+            return from_decimal(value, value)
+        if isinstance(value, float):
+            return from_float(value, value)
         raise ValueProblem(f"{short(value)} is not a whole number; use digits only, like 42")
 
     return convert
