@@ -55,6 +55,7 @@ _NUMPY_OTHER_FLOATS: Final = frozenset({"float16", "float32", "float96", "float1
 _PLAIN_DIGITS_RANGE: Final = (1e-7, 1e21)
 _CONTAINERS: Final = (list, tuple, set, frozenset, dict, Mapping)
 _SHORT_LENGTH: Final = 40
+_MAX_DECIMAL_DIGITS: Final = 1000
 _MILLISECONDS: Final = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
@@ -171,6 +172,8 @@ def _as_text(value: Any) -> str | _Omit:
     if isinstance(value, Decimal):
         if value.is_infinite():
             raise ValueProblem(f"{short(value)} is not a finite number")
+        if abs(value.adjusted()) > _MAX_DECIMAL_DIGITS:  # written out, it would take seconds and gigabytes
+            raise ValueProblem(f"{short(value)} has too many digits to be written out")
         return str(int(value)) if value == value.to_integral_value() else format(value, "f")
     if isinstance(value, datetime):
         return _iso_utc(value)

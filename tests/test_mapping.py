@@ -241,7 +241,10 @@ def test_empty_values_can_be_sent_as_blanks() -> None:
     }
 
 
-@pytest.mark.parametrize("value", [[1, 2], {"a": 1}, {1, 2}, b"\xff\xfe", "\ud800"])
+@pytest.mark.parametrize(
+    "value",
+    [[1, 2], {"a": 1}, {1, 2}, b"\xff\xfe", "\ud800", Decimal("1e999999999"), Decimal("-1e-999999999")],
+)
 def test_standard_field_values_that_cannot_be_text(value: Any) -> None:
     rejected = rejection(FieldMapping(email="e", fields={"Company": "c"}), {"e": "a@example.com", "c": value})
     assert rejected.reason == "invalid_value"
