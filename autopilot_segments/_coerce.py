@@ -99,9 +99,20 @@ def _unwrap(value: Any) -> Any:
         return _unwrap(value.value)
     if type(value).__module__ == "numpy" and callable(getattr(value, "item", None)):
         try:
-            value = float(str(value)) if type(value).__name__ in _NUMPY_OTHER_FLOATS else value.item()
+            name = type(value).__name__
+            if name in _NUMPY_OTHER_FLOATS:
+                value = float(str(value))
+            elif name == "datetime64":
+                # .item() of a nanosecond datetime64 (what DataFrame.to_records() holds) is an int
+                value = (
+                    value.astype("datetime64[us]").item() if value.dtype.str[-4:] == "[ns]" else value.item()
+                )
+            else:
+                value = value.item()
         except Exception:
             return value
+        if value is None:  # numpy's NaT
+            return OMIT
     if isinstance(value, Decimal) and value.is_nan():  # comparing a signalling NaN raises
         return OMIT
     try:

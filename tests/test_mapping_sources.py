@@ -154,6 +154,24 @@ def test_numpy_float32_values_are_sent_as_the_number_they_hold() -> None:
     assert nan.payload == {"Email": "a@example.com"}
 
 
+def test_numpy_nanosecond_datetimes_are_dates() -> None:
+    np = pytest.importorskip("numpy")
+    records = np.rec.fromarrays(
+        [
+            np.array(["a@example.com", "b@example.com"]),
+            np.array(["2016-11-22T10:30", "NaT"], "datetime64[ns]"),
+        ],
+        names="email,signup",
+    )  # what DataFrame.to_records() holds
+    results = [
+        MAPPING.map_row(dict(zip(records.dtype.names, r, strict=True)), n) for n, r in enumerate(records, 1)
+    ]
+    assert [r.payload if isinstance(r, MappedContact) else r for r in results] == [
+        {"Email": "a@example.com", "custom": {"date--Signup--Date": "2016-11-22T10:30:00.000Z"}},
+        {"Email": "b@example.com"},
+    ]
+
+
 def test_numpy_scalars_are_unwrapped() -> None:
     np = pytest.importorskip("numpy")
     row = {
