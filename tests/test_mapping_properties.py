@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from datetime import timezone
+from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +31,35 @@ MAPPING = FieldMapping(
     ],
     unsubscribed="unsub",
     allow_resubscribe=True,
+)
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("no comparison either")
+
+    __hash__ = object.__hash__
+
+
+# What rows from pandas, numpy and odd producers hold besides the plain Python types.
+exotic = st.one_of(
+    st.floats(width=32).map(np.float32),
+    st.integers(-(2**63), 2**63 - 1).map(np.int64),
+    st.booleans().map(np.bool_),
+    st.sampled_from(
+        [np.datetime64("NaT"), np.datetime64("2016-11-22T10:30:00.123456789", "ns"), pd.NaT, pd.NA]
+    ),
+    st.datetimes().map(pd.Timestamp),
+    st.sampled_from(
+        [Colour.RED, Unprintable(), Decimal("1e999999999"), Decimal("-1e-999999999"), Decimal("sNaN")]
+    ),
 )
 COLUMNS = [
     "email",
@@ -54,12 +87,23 @@ scalars = st.one_of(
     st.dates(),
     st.binary(max_size=10),
     st.decimals(allow_nan=True, allow_infinity=True),
+    exotic,
 )
 values = st.one_of(
     scalars, st.lists(scalars, max_size=3), st.dictionaries(st.text(max_size=3), scalars, max_size=2)
 )
 emails = st.one_of(
     st.emails(),
+    st.sampled_from(
+        [
+            "Ann@Bücher.DE",
+            "x@straße.de",
+            "y@XN--BCHER-KVA.de",
+            "z@例え。テスト",
+            "w@xn--zz.com",
+            "v@ex\u200dample.com",
+        ]
+    ),
     st.builds(lambda e, pad: f"{pad}{e.upper()}{pad}", st.emails(), st.sampled_from(["", " ", "\t"])),
     st.text(max_size=30),
     values,
