@@ -38,9 +38,10 @@ _ATEXT_CHAR: Final = re.compile(_ATEXT)
 _LDH_LABEL: Final = re.compile(r"[a-z0-9-]+")
 # The dots IDNA treats as label separators (ASCII full stop, ideographic and full-width ones).
 _DOTS: Final = re.compile("[.\u3002\uff0e\uff61]")
-# The characters IDNA 2003 (the stdlib codec) maps away but IDNA 2008 keeps: ß, final sigma, ZWNJ, ZWJ.
-# With the stdlib, "straße.de" would become "strasse.de", another domain with another owner.
-_DEVIATIONS: Final = re.compile("[\u00df\u03c2\u200c\u200d]")
+# The characters IDNA 2003 (the stdlib codec) maps away but IDNA 2008 keeps: ß (and capital ẞ, which
+# UTS #46 maps to ß), final sigma, ZWNJ, ZWJ. With the stdlib, "straße.de" would become "strasse.de",
+# another domain with another owner.
+_DEVIATIONS: Final = re.compile("[\u00df\u1e9e\u03c2\u200c\u200d]")
 _A_LABEL_PREFIX: Final = "xn--"
 
 

@@ -47,6 +47,7 @@ VALID = [
     ("user@xn--p1ai.xn--p1ai", "user@xn--p1ai.xn--p1ai", "punycode TLD"),
     ("user@straße.de", "user@xn--strae-oqa.de", "sharp s kept as IDNA 2008 does, not folded to ss"),
     ("user@STRAßE.de", "user@xn--strae-oqa.de", "sharp s with uppercase letters"),
+    ("user@STRA\u1e9eE.DE", "user@xn--strae-oqa.de", "capital sharp s maps to sharp s (UTS 46)"),
     ("user@xn--strae-oqa.de", "user@xn--strae-oqa.de", "already-encoded sharp s domain"),
     ("user@strasse.de", "user@strasse.de", "the ss spelling is another domain"),
     ("user@ς.gr", "user@xn--3xa.gr", "final sigma kept (IDNA 2003 would make it sigma, xn--4xa)"),
