@@ -659,6 +659,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
     _check_export_flags(args)
     mapping = _mapping_from_args(args)
+    # A dry run writes nothing, so it can meet a malformed record as it reads; a real export must not.
+    total = None if args.dry_run else _read_through(args.source, args.entity)
     with contextlib.ExitStack() as stack:
         if args.sandbox:
             from .sandbox import Sandbox
@@ -694,6 +696,7 @@ def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
             rows,
             segment=args.segment,
             display=_progress_mode(console, enabled=not args.no_progress),
+            total=total,
             dry_run=args.dry_run,
             exporter_options=_exporter_options(args),
             export_options=_export_options(args),
@@ -856,6 +859,21 @@ def _count_rows(csv_path: Path) -> int | None:
             return max(sum(1 for _ in csv.reader(fh)) - 1, 0)
     except (OSError, ValueError):
         return None
+
+
+def _read_through(source: str, entity: str | None) -> int:
+    """Read the whole source once before anything is sent, and return its row count.
+
+    The readers stream, so a malformed record (an unquoted separator, a line of bad JSON, a byte the
+    encoding rejects) would otherwise surface mid-export, after the rows before it were written and
+    with no report of them. Reading is hundreds of times faster than Autopilot accepts contacts, so
+    the extra pass costs little, and its count gives the progress bar a total.
+    """
+    with _open_rows(source, entity) as rows:  # an unknown file or entity is raised as it is
+        try:
+            return sum(1 for _ in rows)
+        except SourceError as exc:
+            raise SourceError(f"{exc}; nothing was sent (fix the file and run the export again)") from exc
 
 
 def _with_mapped_columns(

@@ -344,8 +344,11 @@ def test_a_terminal_gets_a_progress_bar(tmp_path: Path) -> None:
         os.close(controller)
     assert process.returncode == 0
     assert "250 rows: 250 exported" in stdout
-    # The total of a streamed file is unknown, so the bar counts rows and shows the outcomes so far.
-    assert re.search(r"\rBar: 250row \[.*exported=250, rejected=0\]", screen.decode("utf-8", "replace"))
+    # The file is read through before the export (so the total is known), then the bar fills up and
+    # shows the outcomes so far.
+    assert re.search(
+        r"\rBar: 100%\|.*\| 250/250 \[.*exported=250, rejected=0\]", screen.decode("utf-8", "replace")
+    )
 
 
 def test_usage_errors_exit_2_with_one_line(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -459,6 +462,25 @@ def test_sandbox_command_serves_prints_its_key_and_stops_on_ctrl_c(tmp_path: Pat
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_a_malformed_record_deep_in_the_file_stops_the_export_before_anything_is_sent(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    lines = ["email,name", *(f"early{i}@example.com,N" for i in range(300))]
+    lines[251] = "bad@example.com,an unquoted, comma"  # three batches of good rows come first
+    source = tmp_path / "broken.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run(
+        "export", str(source), "--segment", "Half-written?", "--email-column", "email", "--base-url",
+        sandbox.url, "--rate", "1000", key=sandbox.api_key,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "early0@example.com" not in sandbox.contacts
+    assert "Half-written?" not in [title for _, title in sandbox.lists]
+    line = assert_one_error_line(result)
+    assert "line 252" in line
+    assert "nothing was sent" in line
 
 
 def test_an_export_whose_rows_fail_exits_5_and_keeps_its_report(tmp_path: Path) -> None:
