@@ -217,6 +217,18 @@ def test_connection_refused_is_an_api_connection_error() -> None:
         assert client.stats.retries == 2  # connection failures are retried before giving up
 
 
+def test_a_connection_that_could_not_be_opened_is_retried_even_for_a_journey_trigger() -> None:
+    # Nothing was sent, so even a call that is never replayed may try again.
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    with AutopilotClient(
+        KEY, base_url=url, max_retries=2, sleep=_no_sleep, requests_per_second=1000
+    ) as client:
+        with pytest.raises(APIConnectionError):
+            client.add_to_journey("0001", "a@example.com")
+        assert client.stats.retries == 2
+        assert client.stats.requests == 3
+
+
 @pytest.fixture
 def silent_server() -> Iterator[str]:
     """A server that accepts connections and never answers."""
