@@ -206,7 +206,15 @@ class AutopilotClient:
                 f"a bulk upsert takes 1 to {MAX_BULK_CONTACTS} contacts, got {len(payloads)}; "
                 "split the batch (Autopilot rejects larger requests as a whole)"
             )
-        submitted = [p["Email"] for p in payloads if isinstance(p.get("Email"), str)]
+        # The answer maps stored contacts by email only: a contact without one could be silently left out
+        # and nothing in the answer would say so. Refuse it rather than lose track of it.
+        no_email = [i for i, p in enumerate(payloads, start=1) if not _has_email(p)]
+        if no_email:
+            raise ConfigurationError(
+                f"contact(s) at position {', '.join(map(str, no_email))} of the batch have no Email: a bulk "
+                "upsert can only confirm contacts by their email; give each one an Email"
+            )
+        submitted = [p["Email"] for p in payloads]
         body = self._call("POST", "/contacts", json_body={"contacts": payloads}, replay=True)
         return self._parse(
             "POST", "/contacts", body, lambda b: BulkUpsertResult.from_api(_as_object(b), submitted)
@@ -568,6 +576,11 @@ def _contact_payload(contact: ContactInput) -> dict[str, Any]:
     raise ConfigurationError(
         f"a contact must be a Contact or a mapping in Autopilot's shape, got {type(contact).__name__}"
     )
+
+
+def _has_email(payload: Mapping[str, Any]) -> bool:
+    email = payload.get("Email")
+    return isinstance(email, str) and bool(email.strip())
 
 
 def _ref(contact: ContactRef) -> str:

@@ -96,6 +96,17 @@ def test_upsert_contacts_refuses_bad_batch_sizes_before_any_request(
     assert client.stats.requests == 0
 
 
+@pytest.mark.parametrize("without", [{}, {"Email": ""}, {"Email": None}, {"Email": 7}])
+def test_upsert_contacts_refuses_a_contact_without_an_email_before_any_request(
+    client: AutopilotClient, autopilot_sandbox: Sandbox, without: dict[str, object]
+) -> None:
+    # The answer confirms contacts by email only: one without an email could vanish unnoticed.
+    batch = [{"Email": "a@example.com"}, {"FirstName": "Nomail", **without}, Contact(first_name="X")]
+    with pytest.raises(ConfigurationError, match="position 2, 3"):
+        client.upsert_contacts(batch)
+    assert autopilot_sandbox.requests == []
+
+
 def test_bulk_upsert_with_silently_dropped_contacts_reports_them_missing() -> None:
     with (
         Sandbox(bulk_invalid="drop") as sb,
