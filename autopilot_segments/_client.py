@@ -184,13 +184,19 @@ class AutopilotClient:
 
     # -- contacts ----------------------------------------------------------------------------------
 
-    def upsert_contact(self, contact: ContactInput) -> str:
-        """`POST /contact`: create or update one contact (matched by email); returns its contact_id."""
-        payload = _contact_payload(contact)
+    def upsert_contact(self, contact: ContactInput, *, allow_resubscribe: bool = False) -> str:
+        """`POST /contact`: create or update one contact (matched by email); returns its contact_id.
+
+        A `Contact` with `unsubscribed=False` is sent without it unless `allow_resubscribe=True`
+        (see `Contact.to_api`); a mapping is sent as given.
+        """
+        payload = _contact_payload(contact, allow_resubscribe=allow_resubscribe)
         body = self._call("POST", "/contact", json_body={"contact": payload}, replay=True)
         return self._parse("POST", "/contact", body, lambda b: str(b["contact_id"]))
 
-    def upsert_contacts(self, contacts: Sequence[ContactInput]) -> BulkUpsertResult:
+    def upsert_contacts(
+        self, contacts: Sequence[ContactInput], *, allow_resubscribe: bool = False
+    ) -> BulkUpsertResult:
         """`POST /contacts`: create or update 1..100 contacts in one request.
 
         Check `result.missing`: emails Autopilot silently left out of `email_contact_map` were NOT stored.
@@ -200,7 +206,7 @@ class AutopilotClient:
             raise ConfigurationError(
                 "upsert_contacts takes a sequence of contacts; use upsert_contact for one"
             )
-        payloads = [_contact_payload(c) for c in contacts]
+        payloads = [_contact_payload(c, allow_resubscribe=allow_resubscribe) for c in contacts]
         if not 1 <= len(payloads) <= MAX_BULK_CONTACTS:
             raise ConfigurationError(
                 f"a bulk upsert takes 1 to {MAX_BULK_CONTACTS} contacts, got {len(payloads)}; "
@@ -568,9 +574,9 @@ def _check_options(
         problems.append(f"max_retry_after must be a number of seconds >= 0, got {max_retry_after!r}")
 
 
-def _contact_payload(contact: ContactInput) -> dict[str, Any]:
+def _contact_payload(contact: ContactInput, *, allow_resubscribe: bool) -> dict[str, Any]:
     if isinstance(contact, Contact):
-        return contact.to_api()
+        return contact.to_api(allow_resubscribe=allow_resubscribe)
     if isinstance(contact, Mapping):
         return dict(contact)
     raise ConfigurationError(

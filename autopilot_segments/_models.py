@@ -148,7 +148,9 @@ class Contact:
 
     `to_api()` gives the upsert shape (only the fields that are set); `from_api()` parses what
     Autopilot returns and keeps every key it does not know in `extra`.
-    `unsubscribed` stays None unless set: sending `false` would re-subscribe someone who opted out.
+    `unsubscribed` stays None unless set. `to_api()` sends `unsubscribed: true`, but never `false`
+    unless asked to with `allow_resubscribe=True`: `false` re-subscribes someone who opted out, and a
+    contact read as subscribed may have opted out since it was read.
     """
 
     email: str | None = None
@@ -210,8 +212,10 @@ class Contact:
             extra=extra,
         )
 
-    def to_api(self) -> dict[str, Any]:
+    def to_api(self, *, allow_resubscribe: bool = False) -> dict[str, Any]:
         """The upsert body for this contact: only set fields, Autopilot's exact names.
+
+        `unsubscribed=False` is left out unless `allow_resubscribe=True` (consent: see the class doc).
 
         `custom_fields` (not deleted) go under `custom`; from `extra` only the documented write keys
         (`_autopilot_list`, `_autopilot_session_id`, `notify`, `_NewEmail`) are sent; read-only keys
@@ -222,7 +226,7 @@ class Contact:
             value = getattr(self, attr)
             if value is not None:
                 body[wire] = value
-        if self.unsubscribed is not None:
+        if self.unsubscribed or (self.unsubscribed is False and allow_resubscribe):
             body["unsubscribed"] = self.unsubscribed
         custom = {field.key: field.value for field in self.custom_fields if not field.deleted}
         if custom:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import attrs
 import pytest
 
 from autopilot_segments import (
@@ -137,6 +138,23 @@ def test_unsubscribe(client: AutopilotClient, autopilot_sandbox: Sandbox) -> Non
     autopilot_sandbox.add_contacts([{"Email": "quit@example.com"}])
     client.unsubscribe("quit@example.com")
     assert client.get_contact("quit@example.com").unsubscribed is True
+
+
+def test_a_contact_read_back_and_upserted_never_resubscribes_without_opt_in(
+    client: AutopilotClient, autopilot_sandbox: Sandbox
+) -> None:
+    client.upsert_contact({"Email": "round@example.com", "FirstName": "Ada"})
+    read = client.get_contact("round@example.com")
+    assert read.unsubscribed is False
+    client.unsubscribe("round@example.com")  # they opt out after we read them
+    client.upsert_contact(attrs.evolve(read, first_name="Ada B."))
+    assert client.get_contact("round@example.com").unsubscribed is True
+    client.upsert_contacts([attrs.evolve(read, last_name="Byron")])
+    after = client.get_contact("round@example.com")
+    assert after.unsubscribed is True
+    assert after.last_name == "Byron"
+    client.upsert_contact(read, allow_resubscribe=True)
+    assert client.get_contact("round@example.com").unsubscribed is False
 
 
 def test_custom_fields(client: AutopilotClient) -> None:

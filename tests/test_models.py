@@ -44,7 +44,10 @@ def test_to_api_sends_only_set_fields_and_never_unsubscribed_by_default() -> Non
     contact = Contact(email="ada@example.com", first_name="Ada", mailing_postal_code="75001")
     assert contact.to_api() == {"Email": "ada@example.com", "FirstName": "Ada", "MailingPostalCode": "75001"}
     assert "unsubscribed" not in contact.to_api()
-    assert Contact(email="a@b.co", unsubscribed=False).to_api()["unsubscribed"] is False
+    assert Contact(email="a@b.co", unsubscribed=True).to_api()["unsubscribed"] is True
+    # `false` re-subscribes: a model read as subscribed must not carry that back without an opt-in.
+    assert "unsubscribed" not in Contact(email="a@b.co", unsubscribed=False).to_api()
+    assert Contact(email="a@b.co", unsubscribed=False).to_api(allow_resubscribe=True)["unsubscribed"] is False
 
 
 def test_to_api_writes_custom_fields_in_the_upsert_shape() -> None:
@@ -148,7 +151,10 @@ def test_to_api_from_api_round_trip(
     standard: dict[str, str], unsubscribed: bool | None, custom: list[CustomFieldValue]
 ) -> None:
     contact = Contact(**standard, unsubscribed=unsubscribed, custom_fields=custom)  # type: ignore[arg-type]
-    assert Contact.from_api(contact.to_api()) == contact
+    # With the opt-in the wire shape is faithful; without it only `unsubscribed=False` is left out.
+    assert Contact.from_api(contact.to_api(allow_resubscribe=True)) == contact
+    expected = contact if unsubscribed is not False else attrs.evolve(contact, unsubscribed=None)
+    assert Contact.from_api(contact.to_api()) == expected
 
 
 def test_simple_models_parse_and_ignore_extra_keys() -> None:
