@@ -8,6 +8,7 @@ loop of dictionary lookups and closure calls.
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal
 
@@ -36,6 +37,8 @@ from ._fields import (
 )
 from ._infer import infer_columns
 from ._rejections import Rejection, RejectionReason
+
+_log = logging.getLogger("autopilot_segments.mapping")
 
 __all__ = ["FieldMapping", "MappedContact"]
 
@@ -209,12 +212,42 @@ class FieldMapping:
             return self._map_rows_last_wins(rows)
         return self._map_rows_first_wins(rows)
 
+    @property
+    def source_columns(self) -> tuple[str, ...]:
+        """Every input column the mapping reads, email first, each once."""
+        columns = [self.email, *self.fields.values()]
+        if self.unsubscribed is not None:
+            columns.append(self.unsubscribed)
+        columns.extend(field.column for field in self.custom)
+        return tuple(dict.fromkeys(columns))
+
+    def _first_row_checked(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+        """`rows` unchanged, with a warning if the first row lacks columns the mapping reads.
+
+        A misspelt column is otherwise silent: every row is rejected as missing_email, or a field is
+        never sent. Rows may legitimately omit keys (JSON Lines), so this warns rather than fails.
+        Column names only: the warning carries no personal data.
+        """
+        iterator = iter(rows)
+        for first in iterator:
+            missing = [c for c in self.source_columns if c not in first] if isinstance(first, Mapping) else []
+            if missing:
+                _log.warning(
+                    "the mapping reads column(s) %s, which the first row does not have (its columns: %s); "
+                    "check the names, or those values are missing from every contact",
+                    ", ".join(map(repr, missing)),
+                    ", ".join(map(repr, first)) or "none",
+                )
+            yield first
+            break
+        yield from iterator
+
     def _map_rows_first_wins(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[MappedContact | Rejection]:
         seen = RowsByEmail.for_size(_size_hint(rows))
         setdefault = seen.setdefault
         map_row = self._map_one
         fold = self.lowercase_local_part is False  # Autopilot matches emails case-insensitively
-        for number, row in enumerate(rows, 1):
+        for number, row in enumerate(self._first_row_checked(rows), 1):
             result = map_row(row, number)
             if type(result) is MappedContact:
                 kept = setdefault(result.email.lower() if fold else result.email, number)
@@ -226,7 +259,7 @@ class FieldMapping:
         last = RowsByEmail.for_size(_size_hint(rows))
         map_row = self._map_one
         fold = self.lowercase_local_part is False  # Autopilot matches emails case-insensitively
-        for number, row in enumerate(rows, 1):
+        for number, row in enumerate(self._first_row_checked(rows), 1):
             result = map_row(row, number)
             if type(result) is MappedContact:
                 last.set(result.email.lower() if fold else result.email, number)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -677,3 +678,34 @@ def test_duplicates_are_found_case_insensitively_when_the_local_part_keeps_its_c
     assert reasons == (["ok", "duplicate_email"] if keep == "first" else ["duplicate_email", "ok"])
     duplicate = results[1] if keep == "first" else results[0]
     assert f"also appears in row {1 if keep == 'first' else 2}" in duplicate.message  # type: ignore[union-attr]
+
+
+def test_a_column_the_first_row_lacks_is_warned_about_without_personal_data(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mapping = FieldMapping(
+        email="email",
+        fields={"FirstName": "first_nme"},  # misspelt: the rows say first_name
+        custom=[CustomField("Points", "integer", source="points")],
+    )
+    rows = [{"email": "ada@example.com", "first_name": "Ada", "points": 3}] * 2
+    with caplog.at_level(logging.WARNING, logger="autopilot_segments.mapping"):
+        results = list(mapping.map_rows(rows))
+    assert [r.row for r in results] == [1, 2]  # every row still comes out, once
+    warnings = [r for r in caplog.records if r.name == "autopilot_segments.mapping"]
+    assert len(warnings) == 1  # once per input, not per row
+    text = warnings[0].getMessage()
+    assert "'first_nme'" in text
+    assert "'first_name'" in text  # the columns the row does have, to spot the typo
+    assert "'points'" not in text.split("(its columns")[0]  # only the missing ones are named as missing
+    assert "ada@example.com" not in text
+    assert "Ada" not in text.replace("'", " ").split()
+
+
+def test_no_warning_when_every_mapped_column_is_there(caplog: pytest.LogCaptureFixture) -> None:
+    mapping = FieldMapping(email="email", fields={"FirstName": "first_name"}, keep="last")
+    rows = [{"email": "ada@example.com", "first_name": "Ada"}]
+    with caplog.at_level(logging.WARNING, logger="autopilot_segments.mapping"):
+        assert len(list(mapping.map_rows(rows))) == 1
+    assert [r for r in caplog.records if r.name == "autopilot_segments.mapping"] == []
+    assert mapping.source_columns == ("email", "first_name")
