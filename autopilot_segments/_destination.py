@@ -6,10 +6,18 @@ second destination (e.g. Ortto's API) only has to implement this protocol.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-__all__ = ["CallStats", "Destination", "ListInfo", "StatefulDestination", "UpsertAnswer"]
+__all__ = [
+    "CallStats",
+    "Destination",
+    "ListInfo",
+    "ListMember",
+    "MemberListing",
+    "StatefulDestination",
+    "UpsertAnswer",
+]
 
 
 class UpsertAnswer(Protocol):
@@ -25,6 +33,11 @@ class ListInfo(Protocol):
 
     @property
     def title(self) -> str: ...
+
+
+class ListMember(Protocol):
+    @property
+    def email(self) -> str | None: ...
 
 
 class CallStats(Protocol):
@@ -67,3 +80,10 @@ class StatefulDestination(Destination, Protocol):
     def account_fingerprint(self) -> str: ...
 
     def remove_from_list(self, list_id: str, contact: str) -> bool: ...
+
+
+class MemberListing(Protocol):
+    """Optional: reading a list's members, page by page. With it, a stateless re-run onto a list of
+    existing members reads the list once instead of adding every contact one by one."""
+
+    def iter_list_contacts(self, list_id: str) -> Iterator[ListMember]: ...

@@ -32,10 +32,11 @@ from ._acknowledgement import (
     batch_filter,
 )
 from ._bisection import FATAL_ERRORS, ExportAborted, send_with_bisection
-from ._destination import CallStats, Destination, StatefulDestination, UpsertAnswer
+from ._destination import CallStats, Destination, MemberListing, StatefulDestination, UpsertAnswer
 from ._errors import APIConnectionError, APIError, ConfigurationError, ExportError, GuardrailError
 from ._incremental import RemovalOutcome, SeenSet, StateFilter, StateSink, remove_leavers, seen_email
 from ._lists import ListResolution, find_list, resolve_list
+from ._members import MemberSet
 from ._membership import ListMembershipDetector, Verdict
 from ._progress import Progress, ProgressCallback, ProgressSink, load_tqdm
 from ._rejection_log import RejectionLog
@@ -238,7 +239,9 @@ class Exporter:
 
         `exported` counts the rows that would be exported; `planned_calls` assumes Autopilot honours
         `_autopilot_list` in bulk calls and the list must be created, `planned_calls_worst` that it
-        must add every contact to the list one by one. With `state` (an existing file; a missing one
+        must add every contact to the list one by one. A stateless plan cannot know an existing
+        list's size: a stateless re-run onto a list whose probed contacts are all members also reads
+        that list once (`ceil(members / 100)` calls), in place of the one-by-one adds. With `state` (an existing file; a missing one
         is not created), the plan uses the list of the segment's last run: rows the state says are
         unchanged count as `unchanged`, `removed` counts the leavers `on_leave="remove"` would remove,
         and `list_note` says if a guard rail would stop the export. No run is journaled.
@@ -321,6 +324,11 @@ class Exporter:
             # verdict is remembered.
             calls = 1 + batches + removed + (2 if estimate.send and remembered is None else 0)
             worst = calls + (0 if remembered == "honoured" else estimate.new)
+            if estimate.send and remembered is None:
+                # If every probed contact is a member already, the list is read once more: its known
+                # members' pages, and the remaining probes.
+                known = estimate.state.member_count(estimate.list_id)
+                worst += max(1, math.ceil(known / MAX_BATCH_SIZE)) + _PROBES_PER_BATCH - 1
         else:
             calls = _PLAN_OVERHEAD_CALLS + batches if estimate.send else _PLAN_OVERHEAD_CALLS - 1
             worst = calls + estimate.send
@@ -820,11 +828,11 @@ class _ExportRun:
         return outcome
 
     def _process(self, batch: Sequence[MappedRow]) -> _BatchOutcome:
-        candidate = self._probe_before_send(batch)
+        claim = self._probe_before_send(batch)
         try:
             result = send_with_bisection(batch, self._upsert, should_stop=self.stop.is_set)
         except BaseException:
-            if candidate is not None:
+            if claim is not None:
                 self.detector.settle("unknown")
             raise
         acknowledged: list[tuple[MappedRow, str]] = []
@@ -849,8 +857,8 @@ class _ExportRun:
         listed = [pair for pair in acknowledged if isinstance(pair[0], ListedContact)]
         if listed:
             acknowledged = [pair for pair in acknowledged if not isinstance(pair[0], ListedContact)]
-        # From here on _ensure_membership owns the verification claim taken by the probe, if any.
-        members, add_failures, add_error = self._ensure_membership(acknowledged, candidate)
+        # From here on _ensure_membership owns the verification slot taken by the probe, if any.
+        members, add_failures, add_error = self._ensure_membership(acknowledged, claim)
         members = listed + members
         rejections.extend(add_failures)
         entries = [
@@ -862,10 +870,14 @@ class _ExportRun:
     def _upsert(self, piece: Sequence[MappedRow]) -> UpsertAnswer:
         return self.client.upsert_contacts([{**c.payload, "_autopilot_list": self.list_id} for c in piece])
 
-    def _probe_before_send(self, batch: Sequence[MappedRow]) -> MappedRow | None:
-        """On an existing list, find a contact of `batch` that is not a member yet (holding the claim)."""
+    def _probe_before_send(self, batch: Sequence[MappedRow]) -> _Claim | None:
+        """On an existing list, find a contact of `batch` that is not a member yet (holding the slot).
+
+        If every probed contact is a member already (a re-run), the slot is kept to read the list's
+        members once this batch is acknowledged.
+        """
         detector = self.detector
-        if detector.list_is_new or detector.verdict != "unknown":
+        if detector.list_is_new or detector.verdict != "unknown" or detector.members is not None:
             return None
         # A contact the state knows as a member would only waste a probe.
         probes = [c for c in batch if not isinstance(c, ListedContact)][:_PROBES_PER_BATCH]
@@ -876,44 +888,105 @@ class _ExportRun:
                 if self.stop.is_set():
                     raise ExportAborted
                 if not self.client.is_on_list(self.list_id, contact.email):
-                    return contact
+                    return _Claim(candidate=contact)
         except BaseException as error:
+            detector.settle("unknown")
             if isinstance(error, (APIError, APIConnectionError)) and not isinstance(error, FATAL_ERRORS):
-                pass  # a failed probe only costs the shortcut: inconclusive, the batch goes on
-            else:
-                detector.settle("unknown")
-                raise
-        detector.settle("unknown")
+                return None  # a failed probe only costs the shortcut: inconclusive, the batch goes on
+            raise
+        if callable(getattr(self.client, "iter_list_contacts", None)):
+            return _Claim(candidate=None)
+        detector.settle("unknown")  # a destination that cannot list members: no shortcut
         return None
 
     def _ensure_membership(
-        self, acknowledged: list[tuple[MappedRow, str]], candidate: MappedRow | None
+        self, acknowledged: list[tuple[MappedRow, str]], claim: _Claim | None
     ) -> tuple[list[tuple[MappedRow, str]], list[Rejection], BaseException | None]:
-        """Settle the `_autopilot_list` verdict if this batch can, then add members when needed."""
+        """Settle the `_autopilot_list` verdict if this batch can, then add members when needed.
+
+        A contact of the list's member set (when it was read) needs nothing in either mode; the
+        others need an add only when bulk calls ignore `_autopilot_list`. Any contact that was not a
+        member when the set was read tells the verdict once its own upsert was acknowledged: if it is
+        on the list now, the upsert put it there.
+        """
         detector = self.detector
-        holding = candidate is not None
-        verdict: Verdict
-        while holding or (detector.verdict == "unknown" and acknowledged):
-            if holding:
-                check = next((pair for pair in acknowledged if pair[0] is candidate), None)
-            elif detector.list_is_new and detector.try_claim():
-                holding, check = True, acknowledged[0]
+        if claim is not None and claim.candidate is not None:
+            self._check_holding(next((pair for pair in acknowledged if pair[0] is claim.candidate), None))
+        elif claim is not None and self._read_members():
+            pending = self._not_members(acknowledged)  # still holding the slot
+            if pending:
+                self._check_holding(pending[0])
             else:
-                if detector.wait_while_checking() == "unknown" and not detector.list_is_new:
-                    break  # nobody can tell for this batch: add its contacts explicitly
+                detector.release()  # every contact of this batch was a member already
+        while detector.verdict == "unknown":
+            if not self._not_members(acknowledged):
+                break
+            if detector.list_is_new or detector.members is not None:
+                if detector.try_claim():
+                    self._check_holding(self._not_members(acknowledged)[0])
+                    continue
+                if not detector.checking and detector.verdict == "unknown":
+                    break  # cannot happen while the budget holds; never spin
+                detector.wait_while_checking()
                 continue
-            verdict = "unknown"
-            try:
-                verdict = self._verify(check) if check is not None else "unknown"
-            finally:
-                holding = False
-                detector.settle(verdict)
+            # An existing list whose verdict a probe (or the list read) is still working on.
+            if not detector.checking:
+                break  # nobody can tell for this batch: add its contacts explicitly
+            detector.wait_while_checking()
+        pending = self._not_members(acknowledged)
         verdict = detector.verdict
-        if verdict == "honoured" or not acknowledged:
+        if verdict == "honoured" or not pending:
             return acknowledged, [], None
         if verdict == "unknown":
             detector.note_fallback()
-        return self._add_members(acknowledged)
+        known = [pair for pair in acknowledged if all(pair is not p for p in pending)]
+        added, failures, error = self._add_members(pending)
+        return known + added, failures, error
+
+    def _not_members(self, acknowledged: list[tuple[MappedRow, str]]) -> list[tuple[MappedRow, str]]:
+        """The contacts not in the list's member set (all of them while the set is not read)."""
+        members = self.detector.members
+        if members is None:
+            return acknowledged
+        return [pair for pair in acknowledged if pair[0].email not in members]
+
+    def _check_holding(self, subject: tuple[MappedRow, str] | None) -> None:
+        """Holding the slot: check `subject` (a contact that was no member before) and settle."""
+        verdict: Verdict = "unknown"
+        try:
+            verdict = self._verify(subject) if subject is not None else "unknown"
+        finally:
+            self.detector.settle(verdict)
+
+    def _read_members(self) -> bool:
+        """Holding the slot: read the list's members once, streamed into a compact set, and publish it.
+
+        False when the read failed: the slot is released and contacts are added explicitly.
+        """
+        try:
+            members = MemberSet.read(self._member_emails())
+        except FATAL_ERRORS:
+            self.detector.settle("unknown")
+            raise
+        except (APIError, APIConnectionError):
+            self.detector.give_up()  # cannot tell members apart: add contacts explicitly
+            return False
+        except BaseException:
+            self.detector.settle("unknown")
+            raise
+        _log.info(
+            "read the %d members of list %s once: the probed contacts were members",
+            len(members),
+            self.list_id,
+        )
+        self.detector.publish_members(members)
+        return True
+
+    def _member_emails(self) -> Iterator[str | None]:
+        for member in cast(MemberListing, self.client).iter_list_contacts(self.list_id):
+            if self.stop.is_set():
+                raise ExportAborted
+            yield member.email
 
     def _verify(self, check: tuple[MappedRow, str]) -> Verdict:
         """ "honoured" if a contact that was no member before its upsert is one now, else "ignored"."""
@@ -946,6 +1019,14 @@ class _ExportRun:
             else:
                 members.append((contact, contact_id))
         return members, failures, first_error
+
+
+@attrs.frozen(kw_only=True)
+class _Claim:
+    """The verification slot, held by one batch: check `candidate` (probed: no member before the
+    upsert) once the batch is acknowledged, or, when None, read the list's members first."""
+
+    candidate: MappedRow | None
 
 
 def _rejection(contact: MappedRow, reason: Any, message: str) -> Rejection:

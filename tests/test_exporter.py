@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from _exporting import make_client, make_mapping
+from hypothesis import given
+from hypothesis import strategies as st
 from werkzeug import Request, Response
 
 from autopilot_segments import (
@@ -24,6 +26,7 @@ from autopilot_segments import (
     GuardrailError,
 )
 from autopilot_segments._exporter import auto_concurrency
+from autopilot_segments._members import MemberSet
 from autopilot_segments._progress import Progress
 from autopilot_segments.sandbox import Sandbox
 
@@ -141,18 +144,87 @@ def test_an_existing_list_is_reused_and_verified_with_a_probe() -> None:
         assert report.api_calls <= math.ceil(150 / 100) + 4
 
 
-def test_rerun_onto_a_list_of_existing_members_falls_back_to_explicit_adds() -> None:
+def test_rerun_onto_a_list_of_existing_members_needs_no_add() -> None:
     source = rows(30)
     with Sandbox(bulk_list="ignored") as sb:
         list_id = sb.create_list(SEGMENT)
         first = Exporter(make_client(sb), make_mapping(), batch_size=10).export(source, segment=SEGMENT)
         assert first.list_id == list_id
         assert "ignored" in first.list_membership
+        before = len(sb.requests)
         again = Exporter(make_client(sb), make_mapping(), batch_size=10).export(source, segment=SEGMENT)
-        # Every probed contact is a member already: no verdict, so adding explicitly is the safe path.
-        assert "unverified" in again.list_membership
+        # Every probed contact is a member already: the list is read once, and nobody needs an add.
+        assert "already members" in again.list_membership
         assert again.exported == 30
         assert len(sb.list_members(list_id)) == 30
+        assert adds(sb, before) == []
+        assert len(paths(sb, "GET", f"/list/{list_id}/contacts")) == 1
+
+
+def adds(sb: Sandbox, since: int = 0) -> list[str]:
+    """Emails of the contacts added to a list one by one (`POST /list/{id}/contact/{contact_id}`)."""
+    by_id = {c["contact_id"]: email for email, c in sb.contacts.items()}
+    return [
+        by_id[r.path.rsplit("/", 1)[1]]
+        for r in sb.requests[since:]
+        if r.method == "POST" and r.path.startswith("/list/") and "/contact/" in r.path
+    ]
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+@pytest.mark.parametrize("bulk_list", ["honoured", "ignored"])
+def test_a_stateless_rerun_reads_the_list_once_instead_of_adding_every_contact(
+    bulk_list: Any, concurrency: int
+) -> None:
+    first_rows = rows(250)
+    with Sandbox(bulk_list=bulk_list) as sb:
+        client = make_client(sb)
+        first = Exporter(client, make_mapping()).export(first_rows, segment=SEGMENT)
+        list_id = first.list_id
+        assert list_id is not None
+        taken_off = [f"user{i}@example.com" for i in (40, 41, 120, 249)]
+        for member in taken_off:
+            client.remove_from_list(list_id, member)
+        new = rows(5, start=1000)
+        # The same segment again (the first contacts of every batch still members, so every probe is
+        # inconclusive) with new contacts mixed in, and members taken off the list since the first run.
+        source = first_rows[:10] + new[:2] + first_rows[10:130] + new[2:] + first_rows[130:]
+        before = len(sb.requests)
+        report = Exporter(client, make_mapping(), concurrency=concurrency).export(source, segment=SEGMENT)
+        assert report.exported == 255
+        assert_invariant(report, 255)
+        members = sb.list_members(list_id)
+        assert members == exported_emails(report, source)
+        assert len(members) == 255
+        if bulk_list == "honoured":
+            # Bulk calls that ran before the list read made their new contacts members already: then
+            # no contact outside the read set is left to check, and none needs a check either.
+            assert "honoured" in report.list_membership or "already members" in report.list_membership
+            if concurrency == 1:  # the second batch's new contacts come after the read: one is checked
+                assert "honoured" in report.list_membership
+            assert adds(sb, before) == []
+            budget = math.ceil(255 / 100) + math.ceil(len(members) / 100) + 6
+            assert report.api_calls == len(sb.requests) - before <= budget
+        else:
+            assert "ignored" in report.list_membership
+            # Only the contacts that were not members are added, each once.
+            assert sorted(adds(sb, before)) == sorted([*taken_off, *(str(r["Email"]).lower() for r in new)])
+
+
+def test_a_stateless_rerun_of_an_unchanged_segment_costs_the_bulk_calls_and_one_list_read() -> None:
+    source = rows(420)
+    with Sandbox(bulk_list="honoured") as sb:
+        first = Exporter(make_client(sb), make_mapping()).export(source, segment=SEGMENT)
+        assert first.list_id is not None
+        before = len(sb.requests)
+        again = Exporter(make_client(sb), make_mapping()).export(source, segment=SEGMENT)
+        assert again.exported == 420
+        assert adds(sb, before) == []
+        pages = len(paths(sb, "GET", f"/list/{first.list_id}/contacts"))
+        assert pages == math.ceil(420 / 100)
+        # Lists, up to 3 probes, the bulk calls, the list read; no check: nobody new was exported.
+        assert again.api_calls == len(sb.requests) - before <= 1 + 3 + 2 * math.ceil(420 / 100)
+        assert "already members" in again.list_membership
 
 
 def test_two_lists_with_the_segment_title_resolve_to_the_lowest_list_id() -> None:
@@ -482,3 +554,15 @@ def test_an_empty_input_stops_a_stateless_export_before_anything_is_written() ->
         forced = exporter.export([], segment="Empty", force=True)
         assert forced.total_rows == 0
         assert sb.lists == [(forced.list_id, "Empty")]
+
+
+@given(
+    members=st.lists(st.from_regex(r"[a-z]{1,6}@[a-z]{1,5}\.com", fullmatch=True), max_size=30),
+    others=st.lists(st.from_regex(r"[a-z]{1,6}@[a-z]{1,5}\.org", fullmatch=True), max_size=10),
+)
+def test_the_member_set_knows_exactly_its_normalised_emails(members: list[str], others: list[str]) -> None:
+    member_set = MemberSet.read([*(f" {m.upper()} " for m in members), None])
+    assert len(member_set) == len(members)
+    assert member_set.nbytes == 8 * len(members)
+    assert all(m in member_set and m.title() in member_set for m in members)
+    assert not any(o in member_set for o in others)
