@@ -241,10 +241,12 @@ class Exporter:
         `_autopilot_list` in bulk calls and the list must be created, `planned_calls_worst` that it
         must add every contact to the list one by one. A stateless plan cannot know an existing
         list's size: a stateless re-run onto a list whose probed contacts are all members also reads
-        that list once (`ceil(members / 100)` calls), in place of the one-by-one adds. With `state` (an existing file; a missing one
-        is not created), the plan uses the list of the segment's last run: rows the state says are
-        unchanged count as `unchanged`, `removed` counts the leavers `on_leave="remove"` would remove,
-        and `list_note` says if a guard rail would stop the export. No run is journaled.
+        that list once (`ceil(members / 100)` calls), in place of the one-by-one adds.
+
+        With `state` (an existing file; a missing one is not created), the plan uses the list of the
+        segment's last run: rows the state says are unchanged count as `unchanged`, `removed` counts
+        the leavers `on_leave="remove"` would remove, and `list_note` says if a guard rail would stop
+        the export. No run is journaled.
         """
         _require_segment(segment)
         if self.state_path is not None and os.path.exists(self.state_path):
