@@ -441,7 +441,7 @@ class Exporter:
     ) -> ExportReport:
         """The final report; `ExportError` (with the partial report) if the export stopped early."""
         stopped_by = pipeline.stopped_by
-        final = self._report(session, resolution, run, stopped_by, removal, run_id)
+        final = self._report(session, resolution, run.detector, stopped_by, removal, run_id)
         if stopped_by is not None:
             _log.info("export stopped early: %s", _counts_line(final))
             raise ExportError(
@@ -598,7 +598,7 @@ class Exporter:
         self,
         session: _Session,
         resolution: ListResolution,
-        run: _ExportRun,
+        detector: ListMembershipDetector,
         stopped_by: str | None,
         removal: RemovalOutcome | None = None,
         run_id: int | None = None,
@@ -609,7 +609,7 @@ class Exporter:
             list_id=resolution.list_id,
             list_note=resolution.note,
             list_created=resolution.created,
-            list_membership=run.detector.description,
+            list_membership=detector.description,
             total_rows=counter.rows_seen,
             exported=counter.exported,
             unchanged=counter.unchanged,
@@ -1093,11 +1093,17 @@ class _Pipeline:
             while self._pending:
                 self._harvest()
             self.emit()
-        except BaseException:
-            # 401/403, a failing input iterator, a bug, Ctrl-C: nothing more may be sent.
+        except BaseException as error:
+            # 401/403, a failing input iterator, a bug, Ctrl-C: nothing more may be sent. Batches that
+            # were acknowledged meanwhile are still counted and recorded, so that a re-run (with state)
+            # does not send them again and the partial report keeps them.
             self.run.stop.set()
             for future in self._pending:
                 future.cancel()
+            executor.shutdown(wait=True, cancel_futures=True)
+            self._settle_after_abort(error)
+            for contact in [*batch, *candidates]:
+                counter.rejected.append(_rejection(contact, "failed", _NOT_SENT))
             raise
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
@@ -1125,20 +1131,59 @@ class _Pipeline:
                 continue
             try:
                 outcome = future.result()
-            except ExportAborted:
-                if self.run.fatal is not None:
+            except BaseException as error:
+                # Its rows get their outcome now; the batches done with it are settled by feed().
+                self.counter.rejected.extend(
+                    _rejection(c, "failed", _aborted(error, self.run)) for c in batch
+                )
+                if isinstance(error, ExportAborted) and self.run.fatal is not None:
                     raise self.run.fatal from None
                 raise
-            self.counter.exported += len(outcome.acknowledged)
-            self.counter.rejected.extend(outcome.rejections)
-            if self.sink is not None and outcome.acknowledged:
-                self.sink.acknowledged(outcome.acknowledged)
+            self._account(outcome)
             if outcome.first_failure is not None and self.stop_on_error and self.stopped_by is None:
                 self.stopped_by = f"a batch failed after retries ({outcome.first_failure})"
                 self.failure = outcome.first_failure
                 for waiting in self._pending:
                     waiting.cancel()  # only batches no worker has started: running ones finish
             self.emit()
+
+    def _account(self, outcome: _BatchOutcome) -> None:
+        self.counter.exported += len(outcome.acknowledged)
+        self.counter.rejected.extend(outcome.rejections)
+        if self.sink is not None and outcome.acknowledged:
+            self.sink.acknowledged(outcome.acknowledged)
+
+    def _settle_after_abort(self, error: BaseException) -> None:
+        """Every worker has stopped: count (and record) the batches that completed, fail the others."""
+        sink_broken = False
+        for future, batch in list(self._pending.items()):
+            del self._pending[future]
+            if future.cancelled():
+                self.counter.rejected.extend(_rejection(c, "failed", _NOT_SENT) for c in batch)
+                continue
+            failure = future.exception()
+            if failure is not None:
+                message = _aborted(failure if not isinstance(failure, ExportAborted) else error, self.run)
+                self.counter.rejected.extend(_rejection(c, "failed", message) for c in batch)
+                continue
+            outcome = future.result()
+            self.counter.exported += len(outcome.acknowledged)
+            self.counter.rejected.extend(outcome.rejections)
+            if self.sink is None or not outcome.acknowledged or sink_broken:
+                continue
+            try:
+                self.sink.acknowledged(outcome.acknowledged)
+            except Exception:
+                # The sink (the state?) failed too: keep raising the original error; Autopilot has these.
+                _log.warning("could not record a batch acknowledged before the export aborted", exc_info=True)
+                sink_broken = True
+
+
+def _aborted(error: BaseException, run: _ExportRun) -> str:
+    cause = run.fatal if isinstance(error, ExportAborted) and run.fatal is not None else error
+    if isinstance(cause, ExportAborted):
+        return "not confirmed: the export was aborted"
+    return f"not confirmed: the export was aborted ({cause})"
 
 
 def _cancelled_future() -> Future[_BatchOutcome]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -494,3 +495,48 @@ def test_the_state_file_and_its_log_hold_no_email_name_value_or_key(state_path: 
                 assert needle.lower() not in lowered
         assert key.encode() not in blob
         assert b"Zebulon" not in blob
+
+
+class _KeyRevokedDuringFirstBatch:
+    """The first batch's upsert gets a real 401; the other batches' upserts, already in flight, go
+    through only after it, so they are acknowledged while the export is aborting."""
+
+    def __init__(self, sb: Sandbox, first_email: str) -> None:
+        self._client = make_client(sb)
+        self._revoked = AutopilotClient("0" * 32, base_url=sb.url, max_retries=0)
+        self._first_email = first_email
+        self.refused = threading.Event()
+        self._others_in_flight = threading.Semaphore(0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def upsert_contacts(self, contacts: Any) -> Any:
+        if str(contacts[0]["Email"]).lower() == self._first_email:
+            for _ in range(2):  # the two other batches are in flight before the key is refused
+                assert self._others_in_flight.acquire(timeout=10)
+            try:
+                return self._revoked.upsert_contacts(contacts)
+            finally:
+                self.refused.set()
+        self._others_in_flight.release()
+        assert self.refused.wait(timeout=10)
+        return self._client.upsert_contacts(contacts)
+
+
+def test_a_401_still_records_the_batches_acknowledged_while_aborting(state_path: Path) -> None:
+    with Sandbox() as sb:
+        first = exporter(sb, state_path).export(rows(range(10)), segment=SEGMENT)
+        assert first.list_id is not None
+        assert "honoured" in first.list_membership  # remembered: later batches need only their upsert
+        client = _KeyRevokedDuringFirstBatch(sb, email(100))
+        revoked = Exporter(client, make_mapping(), state=state_path, concurrency=3, batch_size=10)  # type: ignore[arg-type]
+        with pytest.raises(AuthenticationError):
+            revoked.export(rows(range(100, 130)), segment=SEGMENT)
+        assert sb.list_members(first.list_id) == {email(i) for i in [*range(10), *range(110, 130)]}
+        # Those batches are in the state: the re-run sends only the refused one.
+        before = len(sb.requests)
+        again = exporter(sb, state_path).export(rows(range(100, 130)), segment=SEGMENT)
+        assert (again.exported, again.unchanged) == (10, 20)
+        assert sorted(upserted_emails(sb, before)) == sorted(email(i) for i in range(100, 110))
+        assert sb.list_members(first.list_id) == {email(i) for i in [*range(10), *range(100, 130)]}
