@@ -74,7 +74,11 @@ class APITimeoutError(APIConnectionError):
 
 
 class APIError(AutopilotError):
-    """Autopilot answered with an error status."""
+    """Autopilot answered with an error status.
+
+    `export_report` is set when an export aborted on this error (a 401/403): what happened until
+    then, as a partial `ExportReport` (`complete=False`). None otherwise.
+    """
 
     def __init__(
         self,
@@ -95,6 +99,7 @@ class APIError(AutopilotError):
         self.body = body
         self.error = error
         self.request_id = request_id
+        self.export_report: ExportReport | None = None
 
     def __str__(self) -> str:
         reason = f" {self.error}" if self.error else ""

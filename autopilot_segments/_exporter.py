@@ -427,8 +427,28 @@ class Exporter:
             stop_on_error=self.stop_on_error,
             emit=emit,
         )
-        pipeline.feed(items, admit, send_filter, self.batch_size)
+        try:
+            pipeline.feed(items, admit, send_filter, self.batch_size)
+        except FATAL_ERRORS as error:
+            # Keep the exact error type (callers catch it), but with what happened until then.
+            self._attach_report(error, session, resolution, detector)
+            raise
         return pipeline, run
+
+    def _attach_report(
+        self,
+        error: BaseException,
+        session: _Session,
+        resolution: ListResolution,
+        detector: ListMembershipDetector,
+        removal: RemovalOutcome | None = None,
+        run_id: int | None = None,
+        during: str = "",
+    ) -> None:
+        if isinstance(error, APIError):
+            stopped_by = f"aborted{during}: {type(error).__name__}: {error}"
+            error.export_report = self._report(session, resolution, detector, stopped_by, removal, run_id)
+            _log.info("export aborted: %s", _counts_line(error.export_report))
 
     def _conclude(
         self,
@@ -530,6 +550,13 @@ class Exporter:
                 sink,
                 progress,
             )
+        except FATAL_ERRORS as error:
+            if admit is _already_admitted:  # see below: the spooled contacts never read again
+                session.counter.rejected.extend(
+                    _rejection(contact, "failed", _NOT_SENT) for contact in cast(Iterator[MappedRow], items)
+                )
+            self._attach_report(error, session, resolution, detector, run_id=record.run_id)
+            raise
         finally:
             progress.close()
         if pipeline.stopped_by is not None and admit is _already_admitted:
@@ -542,13 +569,27 @@ class Exporter:
         removal = None
         # Leavers are only known when the list existed before this run (then the first pass ran).
         if self.on_leave == "remove" and not resolution.created and pipeline.stopped_by is None:
-            removal = remove_leavers(
-                self._stateful_client(),
-                state,
-                list_id=resolution.list_id,
-                run_id=record.run_id,
-                concurrency=self.concurrency,
-            )
+            removed_so_far = 0
+
+            def on_step(removed: int) -> None:
+                nonlocal removed_so_far
+                removed_so_far = removed
+
+            try:
+                removal = remove_leavers(
+                    self._stateful_client(),
+                    state,
+                    list_id=resolution.list_id,
+                    run_id=record.run_id,
+                    concurrency=self.concurrency,
+                    on_step=on_step,
+                )
+            except FATAL_ERRORS as error:
+                partial = RemovalOutcome(removed=removed_so_far, failed=0, first_error=error)
+                self._attach_report(
+                    error, session, resolution, detector, partial, record.run_id, " while removing leavers"
+                )
+                raise
         return self._conclude(session, resolution, pipeline, run, removal, record.run_id)
 
     def _first_pass(

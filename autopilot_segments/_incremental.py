@@ -130,6 +130,7 @@ def remove_leavers(
 
     A 2xx (`not_modified` included) or a 404 (the contact is gone) acknowledges a removal. Any other
     failure leaves the contact in the state, so the next run tries again. 401/403 propagate at once.
+    `on_step` gets the running count of acknowledged removals, last of all when this returns or raises.
     """
     removed = failed = 0
     first_error: BaseException | None = None
@@ -190,8 +191,8 @@ def remove_leavers(
         raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-        # Whatever happened, removals Autopilot acknowledged are forgotten.
+        # Whatever happened, removals Autopilot acknowledged are forgotten (and counted).
         if acknowledged:
             state.forget(list_id, acknowledged)
-    on_step(removed)
+        on_step(removed)
     return RemovalOutcome(removed=removed, failed=failed, first_error=first_error)

@@ -383,6 +383,20 @@ def test_a_401_mid_export_stops_everything(httpserver: Any, concurrency: int) ->
     # Only requests already in flight when the 401 arrived may have gone out after it.
     assert 2 <= len(bulk_calls) <= 1 + concurrency
     assert "a" * 32 not in str(caught.value) + repr(caught.value) + repr(exporter)
+    # The error carries the partial report: the batch Autopilot accepted stays exported, every row
+    # read has its one outcome, and nothing in it is the key.
+    partial = caught.value.export_report
+    assert partial is not None
+    assert not partial.complete
+    assert partial.stopped_by is not None
+    assert "AuthenticationError" in partial.stopped_by
+    # With one worker the accepted batch was the probed one, checked before the 401; with more, the
+    # accepted batch may be one still waiting for that check when the export aborted.
+    assert partial.exported in ((10,) if concurrency == 1 else (0, 10))
+    assert_invariant(partial, partial.total_rows)
+    assert partial.total_rows < 500  # it stopped reading
+    assert {r.reason for r in partial.rejected} == {"failed"}
+    assert "a" * 32 not in json.dumps(partial.to_dict())
 
 
 # -- options ---------------------------------------------------------------------------------------

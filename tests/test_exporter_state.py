@@ -279,8 +279,14 @@ def test_a_401_during_removals_sends_nothing_more(state_path: Path, concurrency:
             batch_size=10,
         )
         before = len(sb.requests)
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(AuthenticationError) as caught:
             revoked.export(rows(range(20, 40)), segment=SEGMENT, force=True)
+        partial = caught.value.export_report
+        assert partial is not None
+        assert partial.stopped_by is not None
+        assert "while removing leavers" in partial.stopped_by
+        assert (partial.complete, partial.unchanged, partial.removed) == (False, 20, 0)
+        assert_invariant(partial)
         deletes = [p for m, p in calls(sb, before) if m == "DELETE"]
         # Only removals already in flight when the 401 arrived; none started after it.
         assert 1 <= len(deletes) <= concurrency
@@ -531,9 +537,20 @@ def test_a_401_still_records_the_batches_acknowledged_while_aborting(state_path:
         assert "honoured" in first.list_membership  # remembered: later batches need only their upsert
         client = _KeyRevokedDuringFirstBatch(sb, email(100))
         revoked = Exporter(client, make_mapping(), state=state_path, concurrency=3, batch_size=10)  # type: ignore[arg-type]
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(AuthenticationError) as caught:
             revoked.export(rows(range(100, 130)), segment=SEGMENT)
         assert sb.list_members(first.list_id) == {email(i) for i in [*range(10), *range(110, 130)]}
+        # The partial report keeps the two batches Autopilot acknowledged, and fails the refused one.
+        partial = caught.value.export_report
+        assert partial is not None
+        assert not partial.complete
+        assert partial.stopped_by is not None
+        assert "401" in partial.stopped_by
+        assert (partial.total_rows, partial.exported) == (30, 20)
+        assert sorted(r.row for r in partial.rejected) == list(range(1, 11))
+        assert all(r.reason == "failed" and "aborted" in r.message for r in partial.rejected)
+        assert_invariant(partial)
+        assert sb.api_key not in str(partial.to_dict())
         # Those batches are in the state: the re-run sends only the refused one.
         before = len(sb.requests)
         again = exporter(sb, state_path).export(rows(range(100, 130)), segment=SEGMENT)
