@@ -138,6 +138,7 @@ def test_the_list_holds_exactly_the_rows_reported_exported(
     assert exported <= members <= exported | failed | preexisting
     if not failed:
         assert members == exported | preexisting
+    event(f"the list's members were read: {'were read' in report.list_membership}")
     api_rejected = report.counts["rejected_by_api"] > 0
     event(f"failed rows: {bool(failed)}; exported: {bool(exported)}; api-rejected: {api_rejected}")
     titled = sorted(list_id for list_id, title in sb.lists if title == "Property segment")
