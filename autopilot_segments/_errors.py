@@ -38,6 +38,18 @@ _BODY_EXCERPT = 300
 class AutopilotError(Exception):
     """Root of every error raised by autopilot-segments."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle rebuilds an exception as cls(*self.args), but most of ours take keyword-only
+        # arguments: rebuild without __init__ and restore the attributes instead, so errors can cross
+        # process boundaries (ProcessPoolExecutor, multiprocessing).
+        return (_rebuild_error, (type(self), self.args), self.__dict__)
+
+
+def _rebuild_error(cls: type[AutopilotError], args: tuple[Any, ...]) -> AutopilotError:
+    error = cls.__new__(cls)
+    error.args = args
+    return error
+
 
 class ConfigurationError(AutopilotError, ValueError):
     """Wrong configuration, detected before anything is sent.
