@@ -959,6 +959,15 @@ def _run_export(
             progress.close()
             _write_outputs(console, exc.report, report_path=report_path, rejections_path=rejections_path)
             raise
+        except APIError as exc:
+            # A 401/403 aborts the export at once; the partial report says which rows Autopilot had
+            # already accepted, so it is written too (exit code 4 follows).
+            if exc.export_report is not None:
+                progress.close()
+                _write_outputs(
+                    console, exc.export_report, report_path=report_path, rejections_path=rejections_path
+                )
+            raise
 
 
 def _show_report(console: _Console, report: ExportReport) -> None:

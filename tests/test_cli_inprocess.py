@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from werkzeug import Request, Response
 
 from autopilot_segments import Progress
 from autopilot_segments._cli import ExitCode, _ProgressDisplay, _table, main
@@ -327,3 +328,47 @@ def test_a_mapping_file_with_keep_last_reads_the_source_twice(
     assert report["exported"] == 2
     # The later row wins, so the earlier one is the duplicate.
     assert [(r["row"], r["reason"]) for r in report["rejected"]] == [(1, "duplicate_email")]
+
+
+def test_a_401_mid_export_exits_4_and_still_writes_the_partial_report(
+    httpserver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bulk_calls: list[int] = []
+
+    def bulk(request: Request) -> Response:
+        bulk_calls.append(1)
+        if len(bulk_calls) > 1:  # the key is revoked after the first batch
+            body = {"error": "Unauthorized", "message": "Provided autopilotapikey not valid."}
+            return Response(json.dumps(body), status=401, content_type="application/json")
+        sent = json.loads(request.get_data())["contacts"]
+        answer = {c["Email"]: f"person_{i}" for i, c in enumerate(sent)}
+        return Response(json.dumps({"contact_ids": list(answer.values()), "email_contact_map": answer}))
+
+    httpserver.expect_request("/v1/lists", method="GET").respond_with_json(
+        {"lists": [{"list_id": "contactlist_1", "title": "S"}]}
+    )
+    httpserver.expect_request("/v1/contacts", method="POST").respond_with_handler(bulk)
+    httpserver.expect_request("/v1/list/contactlist_1/contact/u0@example.com").respond_with_data(
+        "", status=404
+    )
+    httpserver.expect_request("/v1/list/contactlist_1/contact/person_0").respond_with_json({})
+    source = tmp_path / "s.csv"
+    source.write_text("email\n" + "".join(f"u{i}@example.com\n" for i in range(300)), encoding="utf-8")
+    report_path, rejections_path = tmp_path / "report.json", tmp_path / "rejected.csv"
+    key = "b" * 32
+    monkeypatch.setenv(KEY_ENV, key)
+    code = main(
+        ["export", str(source), "--segment", "S", "--email-column", "email", "--no-progress",
+         "--base-url", httpserver.url_for("/v1"), "--concurrency", "1", "--max-retries", "0",
+         "--report", str(report_path), "--rejections", str(rejections_path)]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == ExitCode.AUTH
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert report["exported"] == 100  # the batch Autopilot accepted before the 401 is on record
+    assert report["total_rows"] == report["exported"] + len(report["rejected"])
+    assert {r["reason"] for r in report["rejected"]} == {"failed"}
+    assert rejections_path.read_text(encoding="utf-8").count("\n") == len(report["rejected"]) + 1
+    assert key not in err + report_path.read_text(encoding="utf-8") + rejections_path.read_text(
+        encoding="utf-8"
+    )
