@@ -1069,23 +1069,10 @@ class _ProgressDisplay:
 
 
 def _cmd_sandbox(args: argparse.Namespace, console: _Console) -> int:
-    from .sandbox import FaultPlan, Sandbox
-    from .sandbox._serving import serve_until_signalled
+    from .sandbox import Sandbox
+    from .sandbox._serving import sandbox_from_arguments, serve_until_signalled
 
-    sandbox = Sandbox(
-        api_key=_sandbox_key(args.api_key_file),
-        port=args.port,
-        rate_limit=args.rate,
-        retry_after=args.retry_after,
-        latency=args.latency,
-        bulk_invalid=args.bulk_invalid,
-        bulk_list=args.bulk_list,
-        duplicate_list=args.duplicate_list,
-        delete_status=args.delete_status,
-        hook_style=args.hook_style,
-        error_style=args.error_style,
-        faults=FaultPlan(rate=args.fault_rate, seed=args.fault_seed) if args.fault_rate else None,
-    )
+    sandbox = sandbox_from_arguments(args, api_key=_sandbox_key(args.api_key_file))
 
     def announce(sb: Sandbox) -> None:
         # The one place the key is printed: the user needs it to talk to the sandbox.

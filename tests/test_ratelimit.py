@@ -7,28 +7,11 @@ import threading
 import time
 
 import pytest
+from _fakes import FakeTime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autopilot_segments import RateLimiter
-
-
-class FakeTime:
-    """A clock that only moves when someone sleeps (or the test advances it)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def _limiter(rate: float, fake: FakeTime, **kwargs: float) -> RateLimiter:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from _fakes import FakeTime
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -18,21 +19,6 @@ from autopilot_segments import (
 from autopilot_segments.sandbox import Sandbox
 
 KEY = "0123456789abcdef0123456789abcdef"
-
-
-class FakeTime:
-    """Clock + sleep for the client: sleeping only moves the fake clock, so nothing really waits."""
-
-    def __init__(self) -> None:
-        self.now = 50.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def _sequence(*responses: Response) -> Callable[[Request], Response]:
@@ -51,7 +37,7 @@ def _json(status: int, body: str = "{}", headers: dict[str, str] | None = None) 
 
 @pytest.fixture
 def fake() -> FakeTime:
-    return FakeTime()
+    return FakeTime(now=50.0)
 
 
 def _client(url: str, fake: FakeTime, key: str = KEY, **options: float) -> AutopilotClient:

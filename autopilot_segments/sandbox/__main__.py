@@ -7,9 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._faults import FaultPlan
 from ._sandbox import Sandbox
-from ._serving import create_key_file, serve_until_signalled
+from ._serving import create_key_file, sandbox_from_arguments, serve_until_signalled
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,21 +53,7 @@ def _api_key(path: Path | None) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        sandbox = Sandbox(
-            api_key=_api_key(args.api_key_file),
-            host=args.host,
-            port=args.port,
-            rate_limit=args.rate,
-            retry_after=args.retry_after,
-            latency=args.latency,
-            bulk_invalid=args.bulk_invalid,
-            bulk_list=args.bulk_list,
-            duplicate_list=args.duplicate_list,
-            delete_status=args.delete_status,
-            hook_style=args.hook_style,
-            error_style=args.error_style,
-            faults=FaultPlan(rate=args.fault_rate, seed=args.fault_seed) if args.fault_rate else None,
-        )
+        sandbox = sandbox_from_arguments(args, api_key=_api_key(args.api_key_file), host=args.host)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

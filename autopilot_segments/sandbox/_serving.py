@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import signal
@@ -9,10 +10,35 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+from ._faults import FaultPlan
 from ._sandbox import Sandbox
 
-__all__ = ["create_key_file", "serve_until_signalled"]
+__all__ = ["create_key_file", "sandbox_from_arguments", "serve_until_signalled"]
+
+
+def sandbox_from_arguments(args: argparse.Namespace, *, api_key: str | None, **overrides: Any) -> Sandbox:
+    """The sandbox that the behaviour switches both command lines share describe (not started).
+
+    Raises `ValueError` for a switch value the sandbox refuses.
+    """
+    faults = FaultPlan(rate=args.fault_rate, seed=args.fault_seed) if args.fault_rate else None
+    return Sandbox(
+        api_key=api_key,
+        port=args.port,
+        rate_limit=args.rate,
+        retry_after=args.retry_after,
+        latency=args.latency,
+        bulk_invalid=args.bulk_invalid,
+        bulk_list=args.bulk_list,
+        duplicate_list=args.duplicate_list,
+        delete_status=args.delete_status,
+        hook_style=args.hook_style,
+        error_style=args.error_style,
+        faults=faults,
+        **overrides,
+    )
 
 
 def create_key_file(path: Path) -> str:
