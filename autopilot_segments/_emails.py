@@ -77,13 +77,7 @@ def normalize_email(raw: str, *, lowercase_local_part: bool = True) -> str:
         else:
             local, at, domain = text.rpartition("@")
             candidate = f"{local}{at}{domain.lower()}"
-        if (
-            len(candidate) <= MAX_EMAIL_LENGTH
-            and _VALID.fullmatch(candidate)
-            and candidate.index("@") <= MAX_LOCAL_LENGTH
-        ):
-            return _with_valid_a_labels(candidate)
-        raise EmailError(_diagnose(candidate))
+        return _validated(candidate)
     return _normalize_unicode(text, lowercase_local_part)
 
 
@@ -98,7 +92,11 @@ def _normalize_unicode(text: str, lowercase_local_part: bool) -> str:
         )
     if lowercase_local_part:
         local = local.lower()
-    candidate = f"{local}@{_encode_domain(domain)}"
+    return _validated(f"{local}@{_encode_domain(domain)}")
+
+
+def _validated(candidate: str) -> str:
+    """A normalised candidate if it passes every rule, else `EmailError` saying which rule failed."""
     if (
         len(candidate) <= MAX_EMAIL_LENGTH
         and _VALID.fullmatch(candidate)
