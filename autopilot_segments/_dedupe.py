@@ -53,6 +53,9 @@ class RowsByEmail:
     def __len__(self) -> int:
         return self._count
 
+    # `setdefault` and `set` repeat the probe loop instead of sharing a `_slot()` helper on purpose:
+    # one of them runs for every input row, and a call per row costs more than the repetition.
+
     def setdefault(self, email: str, row: int) -> int:
         """The row stored for `email`; stores `row` first if there is none."""
         key = hash(email) or 1
