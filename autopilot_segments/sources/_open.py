@@ -1,0 +1,101 @@
+"""`open_source`: pick the reader from a path, and the bundled sample's paths."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ._cdm import cdm_entities, read_cdm
+from ._common import Row, SourceError
+from ._frames import read_parquet
+from ._text import read_csv, read_jsonl
+
+# ------------------------------------------------------------------------------------------ dispatch
+
+
+def open_source(
+    source: str | os.PathLike[str],
+    *,
+    entity: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> Iterator[Row]:
+    """Open any supported source by its name and stream its rows.
+
+    - `*.csv` (and `*.txt`) -> `read_csv`; `*.tsv`/`*.tab` -> `read_csv` with a tab delimiter;
+    - `*.jsonl`/`*.ndjson` -> `read_jsonl`; `*.csv.gz`, `*.jsonl.gz` etc. are decompressed;
+    - `*.parquet`/`*.pq` -> `read_parquet`;
+    - a folder with a `model.json` (or the `model.json` itself) -> `read_cdm`. The entity comes from
+      `entity=`, or from a `folder::Entity` suffix, or is the folder's only entity.
+
+    `encoding` and `delimiter` apply to CSV-like files only. Errors (unknown extension, missing file,
+    ambiguous entity) are raised here, before any row is read.
+    """
+    text = os.fspath(source)
+    if isinstance(text, str) and "::" in text:
+        text, _, named = text.rpartition("::")
+        if entity is not None and entity != named:
+            raise SourceError(f"two different entities given: {named!r} in the path and {entity!r}")
+        entity = named
+    path = Path(text)
+    if path.name == "model.json" and path.is_file():
+        path = path.parent
+    if path.is_dir():
+        return _open_cdm(path, entity)
+    if entity is not None:
+        raise SourceError(f"an entity ({entity!r}) only applies to a CDM folder, and {path} is not a folder")
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    kind = suffixes[-1] if suffixes else ""
+    csv_options: dict[str, Any] = {} if encoding is None else {"encoding": encoding}
+    if kind in (".csv", ".txt"):
+        return read_csv(path, delimiter=delimiter, **csv_options)
+    if kind in (".tsv", ".tab"):
+        return read_csv(path, delimiter=delimiter or "\t", **csv_options)
+    if kind in (".jsonl", ".ndjson"):
+        return read_jsonl(path, **csv_options)
+    if kind in (".parquet", ".pq"):
+        return read_parquet(path)
+    if not path.exists():
+        raise SourceError(f"no such file or folder: {path}")
+    raise SourceError(
+        f"don't know how to read {path.name!r}: expected .csv, .tsv, .jsonl, .ndjson, .parquet "
+        "or a CDM folder with a model.json"
+    )
+
+
+read_any = open_source
+
+
+def _open_cdm(folder: Path, entity: str | None) -> Iterator[Row]:
+    if entity is None:
+        names = cdm_entities(folder)
+        if len(names) != 1:
+            raise SourceError(
+                f"{folder} has {len(names)} entities ({', '.join(names) or 'none'}); "
+                "name one with entity= or as 'folder::Entity'"
+            )
+        entity = names[0]
+    return read_cdm(folder, entity)
+
+
+# --------------------------------------------------------------------------------- bundled sample
+
+
+def sample_segment_path() -> Path:
+    """The bundled 3,000-profile sample segment CSV (see `autopilot_segments/data/README.md`)."""
+    return _data_file("sample_segment.csv")
+
+
+def sample_mapping_path() -> Path:
+    """The bundled `FieldMapping.from_dict` JSON mapping for the sample segment."""
+    return _data_file("sample_mapping.json")
+
+
+def _data_file(name: str) -> Path:
+    # The package is installed as plain files (wheel or editable), so the resource is a real path.
+    return Path(str(resources.files("autopilot_segments").joinpath("data").joinpath(name)))
