@@ -14,7 +14,9 @@ import pytest
 from werkzeug import Request, Response
 
 from autopilot_segments import Progress
-from autopilot_segments._cli import ExitCode, _ProgressDisplay, _table, main
+from autopilot_segments._cli import ExitCode, main
+from autopilot_segments._cli.progress import _ProgressDisplay
+from autopilot_segments._cli.tables import _table
 
 KEY_ENV = "AUTOPILOT_API_KEY"
 

@@ -1,0 +1,277 @@
+"""`export`: a segment file into an Autopilot list, with report and rejection files."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..._errors import (
+    APIError,
+    ExportError,
+)
+
+if TYPE_CHECKING:
+    from ..._client import AutopilotClient
+    from ..._mapping import FieldMapping
+    from ..._report import ExportReport
+
+from ..connect import _DEMO_RATE, _PLACEHOLDER_KEY, KEY_ENV, _make_client
+from ..console import _Console
+from ..exit_codes import ExitCode, _UsageError
+from ..options import _fraction, _non_negative_int, _positive_int
+from ..progress import _progress_mode, _ProgressDisplay
+from .export_inputs import (
+    _CUSTOM_TYPES,
+    _mapping_from_args,
+    _open_rows,
+    _read_through,
+    _Reopened,
+    _with_mapped_columns,
+)
+
+
+def _add_export_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.set_defaults(handler=_cmd_export)
+    sub.add_argument(
+        "source", metavar="SOURCE", help="a .csv, .jsonl or .parquet file, or a CDM folder (with --entity)"
+    )
+    sub.add_argument("--segment", required=True, metavar="NAME", help="the Autopilot list to export into")
+    sub.add_argument("--entity", metavar="NAME", help="the entity to read when SOURCE is a CDM folder")
+
+    mapping = sub.add_argument_group("mapping (either --mapping, or --email-column with --field/--custom)")
+    mapping.add_argument("--mapping", metavar="FILE", help="a JSON field mapping (see docs/cli.md)")
+    mapping.add_argument("--email-column", metavar="COL", help="the source column holding the email")
+    mapping.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="FIELD=COL",
+        help="map a standard Autopilot field to a column, e.g. FirstName=first_name (repeatable)",
+    )
+    mapping.add_argument(
+        "--custom",
+        action="append",
+        default=[],
+        metavar="NAME:TYPE=COL",
+        help=f"map a custom field, e.g. 'Loyalty Points:integer=points'; TYPE is one of "
+        f"{', '.join(_CUSTOM_TYPES)} (repeatable)",
+    )
+
+    run = sub.add_argument_group("run")
+    run.add_argument("--dry-run", action="store_true", help="plan the export and report it; write nothing")
+    run.add_argument(
+        "--state",
+        metavar="FILE",
+        help="an SQLite state file: re-runs send only what changed, and leavers can be removed",
+    )
+    run.add_argument(
+        "--on-leave",
+        choices=("keep", "remove"),
+        default="keep",
+        help="what to do with list members no longer in the segment (needs --state; default: keep)",
+    )
+    run.add_argument(
+        "--max-removal-fraction",
+        type=_fraction,
+        metavar="F",
+        help="guard rail: with --on-leave remove, stop (exit 3) rather than remove more than this fraction "
+        "of the list's exported contacts in one run (default: 0.5)",
+    )
+    run.add_argument(
+        "--max-profiles",
+        type=_non_negative_int,
+        default=100_000,
+        metavar="N",
+        help="refuse rows beyond the first N profiles (default: 100000; 0 means no cap)",
+    )
+    run.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="requests in flight (default: enough to use the rate, 4 at 5 r/s)",
+    )
+    run.add_argument("--full", action="store_true", help="send every row, ignoring what --state says is sent")
+    run.add_argument(
+        "--force", action="store_true", help="override the guard rails (empty input, mass removal)"
+    )
+    run.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="export into a local in-process sandbox instead of Autopilot (try a mapping safely)",
+    )
+
+    output = sub.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="print the report as JSON instead of a summary")
+    output.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE")
+    output.add_argument("--rejections", metavar="FILE", help="write the rejected rows as CSV to FILE")
+    output.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (the default when stderr is not a TTY)"
+    )
+
+
+def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
+    _check_export_flags(args)
+    mapping = _mapping_from_args(args)
+    # A dry run writes nothing, so it can meet a malformed record as it reads; a real export must not.
+    total = None if args.dry_run else _read_through(args.source, args.entity)
+    with contextlib.ExitStack() as stack:
+        if args.sandbox:
+            from ...sandbox import Sandbox
+
+            sb = stack.enter_context(Sandbox())
+            client = _make_client(
+                args, console, api_key=sb.api_key, base_url=sb.url, rate=args.rate or _DEMO_RATE
+            )
+            print(
+                f"--sandbox: exporting into a local in-process sandbox at {sb.url}; nothing is sent to "
+                f"Autopilot, and the sandbox is gone when this command ends.",
+                file=console.stderr,
+                flush=True,
+            )
+        elif args.dry_run and not args.state:
+            # plan() makes no API call, so a dry run works without a key (but uses one when given). Not
+            # with --state: the state is kept per account, and the account is known by its key.
+            has_key = args.api_key_file is not None or os.environ.get(KEY_ENV, "").strip()
+            client = _make_client(args, console, api_key=None if has_key else _PLACEHOLDER_KEY)
+        else:
+            client = _make_client(args, console)
+        stack.callback(client.close)
+        rows: Iterable[Mapping[str, Any]] = _with_mapped_columns(
+            stack.enter_context(_open_rows(args.source, args.entity)), mapping, args.source
+        )
+        if mapping.keep == "last":
+            # keep="last" reads the rows twice (a --mapping file may ask for it): a stream cannot be.
+            rows = _Reopened(args.source, args.entity)
+        report = _run_export(
+            console,
+            client,
+            mapping,
+            rows,
+            segment=args.segment,
+            display=_progress_mode(console, enabled=not args.no_progress),
+            total=total,
+            dry_run=args.dry_run,
+            exporter_options=_exporter_options(args),
+            export_options=_export_options(args),
+            report_path=args.report,
+            rejections_path=args.rejections,
+        )
+    _show_report(console, report)
+    _write_outputs(console, report, report_path=args.report, rejections_path=args.rejections)
+    return _export_exit_code(report)
+
+
+def _exporter_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {"max_profiles": args.max_profiles or None, "concurrency": args.concurrency}
+    # Passed only when asked for, so a plain export works with any Exporter that has the core options.
+    if args.state:
+        options["state"] = args.state
+    if args.on_leave != "keep":
+        options["on_leave"] = args.on_leave
+    if args.max_removal_fraction is not None:
+        options["max_removal_fraction"] = args.max_removal_fraction
+    return options
+
+
+def _export_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: True for name in ("full", "force") if getattr(args, name)}
+
+
+def _check_export_flags(args: argparse.Namespace) -> None:
+    if args.sandbox and args.base_url:
+        raise _UsageError("--sandbox and --base-url exclude each other: --sandbox starts its own server")
+    if args.sandbox and args.api_key_file:
+        raise _UsageError("--sandbox needs no key: drop --api-key-file (the sandbox makes its own key)")
+    if args.max_removal_fraction is not None and args.on_leave != "remove":
+        raise _UsageError("--max-removal-fraction only applies with --on-leave remove")
+    if args.on_leave == "remove" and not args.state:
+        raise _UsageError(
+            "--on-leave remove needs --state FILE: the state remembers who was exported, "
+            "so leavers can be found"
+        )
+    if args.report:
+        _check_output_path(args.report, "--report")
+    if args.rejections:
+        _check_output_path(args.rejections, "--rejections", rejection_file=True)
+
+
+def _check_output_path(path: str, flag: str, *, rejection_file: bool = False) -> None:
+    """Fail before exporting, not after, when an output file cannot be written."""
+    target = Path(path)
+    if rejection_file and target.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+        raise _UsageError(f"{flag} {path}: name the file *.csv or *.jsonl so its format is clear")
+    if not target.parent.is_dir():
+        raise _UsageError(f"{flag} {path}: the folder {target.parent} does not exist")
+    if target.is_dir():
+        raise _UsageError(f"{flag} {path} is a folder; give a file name")
+
+
+def _run_export(
+    console: _Console,
+    client: AutopilotClient,
+    mapping: FieldMapping,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    segment: str,
+    display: str,
+    total: int | None = None,
+    dry_run: bool = False,
+    exporter_options: Mapping[str, Any] | None = None,
+    export_options: Mapping[str, Any] | None = None,
+    report_path: str | None = None,
+    rejections_path: str | None = None,
+) -> ExportReport:
+    from ..._exporter import Exporter
+
+    with _ProgressDisplay(display, console.stderr, segment=segment, total=total) as progress:
+        exporter = Exporter(client, mapping, on_progress=progress.update, **dict(exporter_options or {}))
+        try:
+            if dry_run:
+                return exporter.plan(rows, segment=segment)
+            return exporter.export(rows, segment=segment, **dict(export_options or {}))
+        except ExportError as exc:
+            # The export stopped early; keep what it did so far where the user asked for it.
+            progress.close()
+            _write_outputs(console, exc.report, report_path=report_path, rejections_path=rejections_path)
+            raise
+        except APIError as exc:
+            # A 401/403 aborts the export at once; the partial report says which rows Autopilot had
+            # already accepted, so it is written too (exit code 4 follows).
+            if exc.export_report is not None:
+                progress.close()
+                _write_outputs(
+                    console, exc.export_report, report_path=report_path, rejections_path=rejections_path
+                )
+            raise
+
+
+def _show_report(console: _Console, report: ExportReport) -> None:
+    if console.json_mode:
+        console.emit_json(report.to_dict())
+    else:
+        console.out(report.summary())
+
+
+def _write_outputs(
+    console: _Console, report: ExportReport, *, report_path: str | None, rejections_path: str | None
+) -> None:
+    if report_path:
+        Path(report_path).write_text(
+            json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        console.note(f"Report written to {report_path}")
+    if rejections_path:
+        report.write_rejections(rejections_path)
+        console.note(f"{len(report.rejected):,} rejected rows written to {rejections_path}")
+
+
+def _export_exit_code(report: ExportReport) -> ExitCode:
+    if not report.ok:
+        # Stopped early, or rows failed for a transient reason (server errors, timeouts): re-run it.
+        return ExitCode.FAILURE
+    return ExitCode.REJECTED_ROWS if report.rejected else ExitCode.OK

@@ -1,0 +1,170 @@
+"""What `export` reads: the mapping from flags or a file, and the source's rows."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..._errors import (
+    ConfigurationError,
+)
+from ...sources import SourceError
+
+if TYPE_CHECKING:
+    from ..._mapping import FieldMapping
+
+from ..exit_codes import _UsageError
+
+_CUSTOM_TYPES = ("string", "integer", "float", "date", "boolean")
+
+
+# How many of a source's column names an error message lists before "...".
+_SHOWN_COLUMNS = 30
+
+
+def _mapping_from_args(args: argparse.Namespace) -> FieldMapping:
+    from ..._fields import CustomField
+    from ..._mapping import FieldMapping
+
+    from_flags = args.email_column is not None or args.field or args.custom
+    if args.mapping and from_flags:
+        raise _UsageError(
+            "--mapping cannot be combined with --email-column, --field or --custom: "
+            "put the whole mapping in the file, or build it from flags"
+        )
+    if args.mapping:
+        return _load_mapping(Path(args.mapping))
+    if args.email_column is None:
+        raise _UsageError(
+            "say how to map the rows: --email-column COL (with --field/--custom), or --mapping FILE"
+        )
+    fields: dict[str, str] = {}
+    for spec in args.field:
+        name, sep, column = (part.strip() for part in spec.partition("="))
+        if not (sep and name and column):
+            raise _UsageError(f"--field {spec!r}: expected FIELD=COLUMN, e.g. --field FirstName=first_name")
+        if name in fields:
+            raise _UsageError(f"--field {name} is given twice")
+        fields[name] = column
+    custom: list[CustomField] = []
+    for spec in args.custom:
+        name, field_type, column = _parse_custom(spec)
+        custom.append(CustomField(name, field_type, source=column))  # type: ignore[arg-type]
+    return FieldMapping(email=args.email_column, fields=fields, custom=custom)
+
+
+def _parse_custom(spec: str) -> tuple[str, str, str | None]:
+    """`"Loyalty Points:integer=points"` -> ("Loyalty Points", "integer", "points"); without `=COL` the
+    column is named like the field."""
+    head, sep, column = spec.partition("=")
+    name, colon, field_type = head.rpartition(":")
+    name, field_type, column = name.strip(), field_type.strip().lower(), column.strip()
+    if not (colon and name) or (sep and not column):
+        raise _UsageError(
+            f"--custom {spec!r}: expected NAME:TYPE=COLUMN, e.g. --custom 'Loyalty Points:integer=points'"
+        )
+    if field_type not in _CUSTOM_TYPES:
+        raise _UsageError(f"--custom {spec!r}: TYPE must be one of {', '.join(_CUSTOM_TYPES)}")
+    return name, field_type, column or None
+
+
+def _load_mapping(path: Path) -> FieldMapping:
+    from ..._mapping import FieldMapping
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the mapping file {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"the mapping file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"the mapping file {path} must hold a JSON object")
+    return FieldMapping.from_dict(data)
+
+
+def _count_rows(csv_path: Path) -> int | None:
+    """Rows in a CSV file, for the progress bar's total (None when it cannot be read quickly)."""
+    import csv
+
+    try:
+        with csv_path.open(newline="", encoding="utf-8") as fh:
+            return max(sum(1 for _ in csv.reader(fh)) - 1, 0)
+    except (OSError, ValueError):
+        return None
+
+
+def _read_through(source: str, entity: str | None) -> int:
+    """Read the whole source once before anything is sent, and return its row count.
+
+    The readers stream, so a malformed record (an unquoted separator, a line of bad JSON, a byte the
+    encoding rejects) would otherwise surface mid-export, after the rows before it were written and
+    with no report of them. Reading is hundreds of times faster than Autopilot accepts contacts, so
+    the extra pass costs little, and its count gives the progress bar a total.
+    """
+    with _open_rows(source, entity) as rows:  # an unknown file or entity is raised as it is
+        try:
+            return sum(1 for _ in rows)
+        except SourceError as exc:
+            raise SourceError(f"{exc}; nothing was sent (fix the file and run the export again)") from exc
+
+
+def _with_mapped_columns(
+    rows: Iterator[Mapping[str, Any]], mapping: FieldMapping, source: str
+) -> Iterator[Mapping[str, Any]]:
+    """The rows, after checking that the first one has every column the mapping reads.
+
+    A misspelt column is otherwise silent: a wrong --email-column rejects every row as missing_email,
+    a wrong --field never sends that field. Files with a fixed set of columns (CSV, Parquet, CDM) give
+    every row every column, so the first row is proof; JSON Lines objects may leave keys out, so they
+    are not checked.
+    """
+    suffixes = [s.lower() for s in Path(source.rpartition("::")[0] or source).suffixes if s.lower() != ".gz"]
+    first = next(rows, None)
+    if first is None:
+        return rows
+    if not (suffixes and suffixes[-1] in (".jsonl", ".ndjson")):
+        wanted = [mapping.email, *mapping.fields.values(), *(c.column for c in mapping.custom)]
+        if mapping.unsubscribed is not None:
+            wanted.append(mapping.unsubscribed)
+        absent = list(dict.fromkeys(column for column in wanted if column not in first))
+        if absent:
+            columns = list(first)
+            shown = ", ".join(columns[:_SHOWN_COLUMNS]) + (", ..." if len(columns) > _SHOWN_COLUMNS else "")
+            raise ConfigurationError(
+                f"{source} has no column(s) {', '.join(map(repr, absent))} named by the mapping; "
+                f"the columns are {shown}"
+            )
+    return itertools.chain([first], rows)
+
+
+@attrs.frozen
+class _Reopened:
+    """A source read from the start, file opened anew, each time it is iterated."""
+
+    source: str
+    entity: str | None
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        with _open_rows(self.source, self.entity) as rows:
+            yield from rows
+
+
+@contextlib.contextmanager
+def _open_rows(source: str, entity: str | None) -> Iterator[Iterator[Mapping[str, Any]]]:
+    """The source's rows, streamed, and closed (with the file) however the export ends."""
+    from ...sources import open_source
+
+    rows = open_source(source, entity=entity)
+    try:
+        yield rows
+    finally:
+        close = getattr(rows, "close", None)
+        if callable(close):
+            close()

@@ -1,0 +1,83 @@
+"""Where the command writes: stdout/stderr through a redactor that knows the key, and --debug logging."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TextIO
+
+import attrs
+
+if TYPE_CHECKING:
+    pass
+
+
+PROG = "autopilot-segments"
+
+
+_REDACTED = "<redacted>"
+
+
+@attrs.define
+class _Console:
+    """Where the command writes: results to stdout, diagnostics to stderr, the API key nowhere."""
+
+    stdout: TextIO
+    stderr: TextIO
+    json_mode: bool = False
+    secrets: list[str] = attrs.field(factory=list)
+
+    def add_secret(self, value: str) -> None:
+        if value and value not in self.secrets:
+            self.secrets.append(value)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, _REDACTED)
+        return text
+
+    def out(self, text: str = "") -> None:
+        """A result line (stdout)."""
+        print(self.redact(text), file=self.stdout, flush=True)
+
+    def note(self, text: str) -> None:
+        """Context for a human: stdout normally, stderr under `--json` so stdout stays parseable."""
+        print(self.redact(text), file=self.stderr if self.json_mode else self.stdout, flush=True)
+
+    def error(self, text: str) -> None:
+        print(self.redact(f"{PROG}: error: {text}"), file=self.stderr, flush=True)
+
+    def emit_json(self, value: Any) -> None:
+        self.out(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Belt and braces: whatever a library logs, the key is replaced before it reaches the stream."""
+
+    def __init__(self, console: _Console) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._console = console
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._console.redact(super().format(record))
+
+
+@contextlib.contextmanager
+def _debug_logging(console: _Console, enabled: bool) -> Iterator[None]:
+    """DEBUG logging to stderr for the duration of the command (undone after, for in-process callers)."""
+    if not enabled:
+        yield
+        return
+    handler = logging.StreamHandler(console.stderr)
+    handler.setFormatter(_RedactingFormatter(console))
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)

@@ -1,0 +1,54 @@
+"""The entry point: parse, refuse a key on the command line, run the command, map failures to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
+
+from .connect import KEY_ENV
+from .console import _Console, _debug_logging
+from .exit_codes import ExitCode, _describe_failure, _UsageError
+from .parser import build_parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit code (see `ExitCode`)."""
+    parser = build_parser()
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    _refuse_key_on_command_line(parser, arguments)
+    args = parser.parse_args(arguments)
+    console = _Console(sys.stdout, sys.stderr, json_mode=bool(getattr(args, "json", False)))
+    handler: Callable[[argparse.Namespace, _Console], int] = args.handler
+    with _debug_logging(console, args.debug):
+        try:
+            return int(handler(args, console))
+        except _UsageError as exc:
+            command_parser: argparse.ArgumentParser = args.command_parser
+            command_parser.error(console.redact(str(exc)))
+        except KeyboardInterrupt:
+            console.error("interrupted")
+            return ExitCode.INTERRUPTED
+        except Exception as exc:
+            code, message = _describe_failure(exc)
+            if args.debug:
+                console.stderr.write(console.redact(traceback.format_exc()))
+            console.error(message)
+            return code
+
+
+def _refuse_key_on_command_line(parser: argparse.ArgumentParser, arguments: Sequence[str]) -> None:
+    """Reject `--api-key` before argparse can echo its value back in an "unrecognized arguments" error."""
+    for argument in arguments:
+        if argument == "--":
+            return
+        if argument == "--api-key" or argument.startswith("--api-key="):
+            parser.error(
+                f"there is no --api-key option, so the key never lands in shell history: "
+                f"set {KEY_ENV} or pass --api-key-file PATH"
+            )

@@ -1,0 +1,104 @@
+"""The full argument parser: the shared option groups and one sub-parser per command."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from .._version import __version__
+
+if TYPE_CHECKING:
+    pass
+
+from .commands.account import _cmd_fields, _cmd_lists, _cmd_ping, _cmd_segments
+from .commands.demo import _add_demo_arguments
+from .commands.export import _add_export_arguments
+from .commands.sandbox import _add_sandbox_arguments
+from .connect import KEY_ENV
+from .console import PROG
+from .exit_codes import _EPILOG
+from .options import _non_negative_int, _positive_float
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (public so the docs and tests can introspect it)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        allow_abbrev=False,
+        description="Export customer segments to Autopilot, and inspect an Autopilot account.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        help="log every request at DEBUG level to stderr and show tracebacks (the key stays hidden)",
+    )
+
+    connection = argparse.ArgumentParser(add_help=False)
+    group = connection.add_argument_group("connection")
+    group.add_argument(
+        "--api-key-file",
+        metavar="PATH",
+        help=f"read the API key from this file instead of the {KEY_ENV} environment variable",
+    )
+    group.add_argument(
+        "--base-url", metavar="URL", help="API base URL (default: https://api2.autopilothq.com/v1)"
+    )
+    group.add_argument(
+        "--rate",
+        type=_positive_float,
+        metavar="R",
+        help="requests per second to stay under (default: 5, Autopilot's documented limit; "
+        "unpaced with --sandbox)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds to wait for each answer (default: 30)",
+    )
+    group.add_argument(
+        "--max-retries",
+        type=_non_negative_int,
+        default=5,
+        metavar="N",
+        help="retries on connection errors, 429 and 5xx answers (default: 5)",
+    )
+
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    def add(name: str, help_text: str, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            allow_abbrev=False,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            parents=parents,
+            epilog=_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(command_parser=sub)
+        return sub
+
+    read_parents = [common, connection, json_flag]
+    add("ping", "check the API key and the connection (GET /account)", read_parents).set_defaults(
+        handler=_cmd_ping
+    )
+    add("lists", "show the account's contact lists", read_parents).set_defaults(handler=_cmd_lists)
+    add("segments", "show the account's smart segments", read_parents).set_defaults(handler=_cmd_segments)
+    add("fields", "show the account's custom field definitions", read_parents).set_defaults(
+        handler=_cmd_fields
+    )
+    _add_export_arguments(add("export", "export a segment file into an Autopilot list", [common, connection]))
+    _add_demo_arguments(add("demo", "export the bundled sample segment into a local sandbox", [common]))
+    _add_sandbox_arguments(
+        add("sandbox", "serve a local Autopilot-compatible sandbox until Ctrl+C", [common])
+    )
+    return parser
