@@ -16,6 +16,7 @@ import attrs
 from ._errors import ConfigurationError
 from ._rejection_log import RejectionLog
 from ._rejections import Rejection
+from ._spreadsheet import spreadsheet_cell
 
 if TYPE_CHECKING:
     import pandas
@@ -185,14 +186,22 @@ class ExportReport:
         }
 
     def write_rejections(self, path: str | os.PathLike[str]) -> Path:
-        """Write the rejected rows to `path`: CSV for `.csv`, JSON Lines for `.jsonl`/`.ndjson`."""
+        """Write the rejected rows to `path`: CSV for `.csv`, JSON Lines for `.jsonl`/`.ndjson`.
+
+        In the CSV, a cell that a spreadsheet would evaluate as a formula (text starting with `=`, `+`,
+        `-`, `@`, a tab or a carriage return, also after leading blanks) starts with a single quote
+        (the OWASP rule against CSV injection). JSON Lines hold every value exactly.
+        """
         target = Path(path)
         suffix = target.suffix.lower()
         if suffix == ".csv":
             with target.open("w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=_REJECTION_COLUMNS)
-                writer.writeheader()
-                writer.writerows(r.to_dict() for r in self.rejected)
+                # Opened in spreadsheets: no cell, the header included, may be evaluated as a formula.
+                writer = csv.writer(fh)
+                writer.writerow([spreadsheet_cell(name) for name in _REJECTION_COLUMNS])
+                writer.writerows(
+                    [spreadsheet_cell(value) for value in r.to_dict().values()] for r in self.rejected
+                )
         elif suffix in (".jsonl", ".ndjson"):
             with target.open("w", encoding="utf-8") as fh:
                 for rejection in self.rejected:

