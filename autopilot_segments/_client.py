@@ -46,11 +46,12 @@ from ._transport import (
 )
 from ._version import __version__
 
-__all__ = ["API_KEY_ENV", "DEFAULT_BASE_URL", "MAX_BULK_CONTACTS", "AutopilotClient"]
+__all__ = ["API_KEY_ENV", "BASE_URL_ENV", "DEFAULT_BASE_URL", "MAX_BULK_CONTACTS", "AutopilotClient"]
 
 _log = logging.getLogger("autopilot_segments.client")
 
 API_KEY_ENV: Final = "AUTOPILOT_API_KEY"
+BASE_URL_ENV: Final = "AUTOPILOT_BASE_URL"
 DEFAULT_BASE_URL: Final = "https://api2.autopilothq.com/v1"
 MAX_BULK_CONTACTS: Final = 100
 _KEY_FORMAT = re.compile(r"[0-9a-fA-F]{32}")
@@ -66,7 +67,9 @@ _T = TypeVar("_T")
 class AutopilotClient:
     """A typed, rate-limited, retrying client for the Autopilot REST API v1.
 
-    `api_key` defaults to the `AUTOPILOT_API_KEY` environment variable. `requests_per_second` is the
+    `api_key` defaults to the `AUTOPILOT_API_KEY` environment variable, `base_url` to the
+    `AUTOPILOT_BASE_URL` environment variable and then to Autopilot's API (an argument always wins over
+    the environment). `requests_per_second` is the
     account's limit (5 by default), shared by every thread using this client. Use it as a context
     manager, or call `close()`: a session the client created is closed, a session passed in is not.
     """
@@ -75,7 +78,7 @@ class AutopilotClient:
         self,
         api_key: str | None = None,
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         requests_per_second: float = 5.0,
         timeout: float | tuple[float, float] = (5.0, 30.0),
         max_retries: int = 5,
@@ -87,7 +90,7 @@ class AutopilotClient:
     ) -> None:
         problems: list[str] = []
         key = _check_key(api_key, problems)
-        url = _check_base_url(base_url, problems)
+        url = _resolve_base_url(base_url, problems)
         _check_options(
             requests_per_second=requests_per_second,
             timeout=timeout,
@@ -514,6 +517,19 @@ def _check_key(api_key: object, problems: list[str]) -> str | None:
         )
         return None
     return key
+
+
+def _resolve_base_url(base_url: object, problems: list[str]) -> str:
+    """The argument, else `AUTOPILOT_BASE_URL`, else Autopilot's API; checked the same way."""
+    if base_url is not None:
+        return _check_base_url(base_url, problems)
+    from_env = os.environ.get(BASE_URL_ENV, "").strip()
+    if not from_env:
+        return DEFAULT_BASE_URL
+    env_problems: list[str] = []
+    url = _check_base_url(from_env, env_problems)
+    problems.extend(f"{problem} (from the {BASE_URL_ENV} environment variable)" for problem in env_problems)
+    return url
 
 
 def _check_base_url(base_url: object, problems: list[str]) -> str:

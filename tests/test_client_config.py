@@ -198,3 +198,37 @@ def test_the_pool_fits_sixteen_concurrent_requests() -> None:
     with AutopilotClient(KEY) as client:
         for adapter in (client._transport._replaying, client._transport._careful):
             assert adapter._pool_maxsize >= 16  # type: ignore[attr-defined]
+
+
+def test_base_url_comes_from_the_environment_when_not_given(
+    monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer
+) -> None:
+    monkeypatch.setenv("AUTOPILOT_BASE_URL", httpserver.url_for("/v1") + "/")
+    httpserver.expect_request("/v1/account", headers={"autopilotapikey": KEY}).respond_with_json({"ok": True})
+    with AutopilotClient(KEY) as client:
+        assert client.base_url == httpserver.url_for("/v1")
+        assert client.account() == {"ok": True}
+
+
+def test_the_base_url_argument_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOPILOT_BASE_URL", "https://env.example.com/v1")
+    with AutopilotClient(KEY, base_url="https://arg.example.com/v1") as client:
+        assert client.base_url == "https://arg.example.com/v1"
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_no_base_url_in_the_environment_means_autopilot(
+    monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    if value is None:
+        monkeypatch.delenv("AUTOPILOT_BASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("AUTOPILOT_BASE_URL", value)
+    with AutopilotClient(KEY) as client:
+        assert client.base_url == "https://api2.autopilothq.com/v1"
+
+
+def test_a_bad_base_url_from_the_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOPILOT_BASE_URL", "http://example.com/v1")
+    with pytest.raises(ConfigurationError, match="AUTOPILOT_BASE_URL"):
+        AutopilotClient(KEY)

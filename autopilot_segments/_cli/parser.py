@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"read the API key from this file instead of the {KEY_ENV} environment variable",
     )
     group.add_argument(
-        "--base-url", metavar="URL", help="API base URL (default: https://api2.autopilothq.com/v1)"
+        "--base-url",
+        metavar="URL",
+        help="API base URL (default: $AUTOPILOT_BASE_URL, else https://api2.autopilothq.com/v1)",
     )
     group.add_argument(
         "--rate",
