@@ -58,6 +58,8 @@ _KEY_FORMAT = re.compile(r"[0-9a-fA-F]{32}")
 _FINGERPRINT_PREFIX = b"autopilot-segments/account-fingerprint/v1:"
 _REQUEST_ID_HEADERS = ("X-Request-Id", "X-Amzn-RequestId", "Request-Id")
 _UNEXPECTED = "Unexpected response"
+# Kept as is in a contact path segment besides the unreserved characters: the email's `@`.
+_CONTACT_SAFE: Final = "@"
 
 ContactRef: TypeAlias = "str | Contact"
 ContactInput: TypeAlias = "Contact | Mapping[str, Any]"
@@ -606,13 +608,21 @@ def _has_email(payload: Mapping[str, Any]) -> bool:
 
 
 def _ref(contact: ContactRef) -> str:
-    """A contact_id or email as one URL path segment."""
+    """A contact_id or email as one URL path segment, `@` as is (as Autopilot documents it).
+
+    Everything else outside RFC 3986's unreserved characters is percent-encoded: `/`, `?`, `#`, `%`,
+    spaces, non-ASCII, and also `+` and the other sub-delimiters, which are legal in a path but which
+    some servers decode differently (a raw `+` as a space); their encoded forms are decoded the same
+    way everywhere.
+    """
     if isinstance(contact, Contact):
         value = contact.contact_id or contact.email
         if not value:
             raise ConfigurationError("that Contact has neither a contact_id nor an email to refer to it by")
-        return quote(value, safe="")
-    return _segment(contact, "contact")
+        return quote(value, safe=_CONTACT_SAFE)
+    if not isinstance(contact, str) or not contact:
+        raise ConfigurationError("contact must be a non-empty string")
+    return quote(contact, safe=_CONTACT_SAFE)
 
 
 def _segment(value: str, what: str) -> str:

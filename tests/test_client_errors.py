@@ -183,7 +183,7 @@ def test_pagination_stops_exactly_on_the_page_without_a_bookmark(
 def test_path_segments_are_url_encoded(client: AutopilotClient, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/v1/list/a/b/contact/o'neil+x@example.com").respond_with_json({}, status=200)
     assert client.is_on_list("a/b", "o'neil+x@example.com") is True
-    assert httpserver.log[0][0].environ["REQUEST_URI"] == "/v1/list/a%2Fb/contact/o%27neil%2Bx%40example.com"
+    assert httpserver.log[0][0].environ["REQUEST_URI"] == "/v1/list/a%2Fb/contact/o%27neil%2Bx@example.com"
 
 
 def test_a_redirect_is_never_followed(client: AutopilotClient, httpserver: HTTPServer) -> None:

@@ -145,7 +145,11 @@ class SandboxApp:
         segments, path = self._split(raw_path)
         body, body_ok = self._parse(raw_body)
         entry = self.log.open(
-            at=self._clock(), method=method, path=path, body=body if settings.record_bodies else None
+            at=self._clock(),
+            method=method,
+            path=path,
+            body=body if settings.record_bodies else None,
+            raw_path=raw_path,
         )
         if settings.latency:
             self._sleep(settings.latency)

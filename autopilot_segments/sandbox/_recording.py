@@ -14,10 +14,11 @@ __all__ = ["RecordedRequest", "RequestLog"]
 class RecordedRequest:
     """One request as the sandbox saw it.
 
-    `at` is the monotonic arrival time, `path` the decoded path without `/v1`, `status` the status sent
-    (None when the connection was dropped without an answer), `body` the parsed JSON body (None if
-    absent, unparsable, or body recording is off), `applied` whether the endpoint ran and succeeded
-    (true for `drop_after`: applied, then dropped), `fault` the fault kind played, if any.
+    `at` is the monotonic arrival time, `path` the decoded path without `/v1`, `raw_path` the request
+    target exactly as the client sent it (percent-encoding, `/v1` and any query included), `status`
+    the status sent (None when the connection was dropped without an answer), `body` the parsed JSON
+    body (None if absent, unparsable, or body recording is off), `applied` whether the endpoint ran
+    and succeeded (true for `drop_after`: applied, then dropped), `fault` the fault kind played, if any.
     """
 
     at: float
@@ -27,6 +28,7 @@ class RecordedRequest:
     body: Any
     applied: bool
     fault: str | None = None
+    raw_path: str = ""
 
 
 @attrs.define
@@ -35,6 +37,7 @@ class _Entry:
     method: str
     path: str
     body: Any
+    raw_path: str = ""
     status: int | None = None
     applied: bool = False
     fault: str | None = None
@@ -48,6 +51,7 @@ class _Entry:
             body=self.body,
             applied=self.applied,
             fault=self.fault,
+            raw_path=self.raw_path,
         )
 
 
@@ -58,8 +62,8 @@ class RequestLog:
         self._lock = threading.Lock()
         self._entries: list[_Entry] = []
 
-    def open(self, *, at: float, method: str, path: str, body: Any) -> _Entry:
-        entry = _Entry(at=at, method=method, path=path, body=body)
+    def open(self, *, at: float, method: str, path: str, body: Any, raw_path: str = "") -> _Entry:
+        entry = _Entry(at=at, method=method, path=path, body=body, raw_path=raw_path)
         with self._lock:
             self._entries.append(entry)
         return entry
