@@ -44,6 +44,7 @@ from ._rejections import Rejection
 from ._report import ExportReport
 from ._spool import Spool
 from ._state import ExportState, RunOutcome, RunRecord
+from .sources import rows_of
 
 __all__ = ["Exporter", "RowMapper", "auto_concurrency"]
 
@@ -194,10 +195,13 @@ class Exporter:
             f"max_removal_fraction={self.max_removal_fraction!r})"
         )
 
-    def export(
-        self, rows: Iterable[Mapping[str, Any]], *, segment: str, full: bool = False, force: bool = False
-    ) -> ExportReport:
+    def export(self, rows: object, *, segment: str, full: bool = False, force: bool = False) -> ExportReport:
         """Export `rows` to the list titled `segment` (created if needed) and report every row's outcome.
+
+        `rows` is an iterable of mappings, or a tabular object streamed a batch at a time: a pandas or
+        Polars DataFrame, a Polars LazyFrame, a pyarrow Table/RecordBatchReader/Dataset, a DuckDB
+        relation, a Spark DataFrame or a DB-API cursor (see `sources.rows_of`); anything else is a
+        `TypeError` saying what to pass.
 
         With `state`: only new and changed contacts are sent (the others are `unchanged`) unless
         `full=True`; an interrupted run is completed; leavers are kept or removed (`on_leave`); the
@@ -209,14 +213,18 @@ class Exporter:
         `ExportError` with the partial report when `stop_on_error=True` and a batch failed, and
         `StateError` when the state file is locked, corrupt or from a newer version.
         """
+        source = rows_of(rows)
         if self.state_path is None:
-            return self._export(rows, segment=segment, send_filter=SendEverything(), sink=None, force=force)
-        return self._export_with_state(rows, segment=segment, full=full, force=force)
+            return self._export(source, segment=segment, send_filter=SendEverything(), sink=None, force=force)
+        return self._export_with_state(source, segment=segment, full=full, force=force)
 
     def export_segments(
-        self, segments: Mapping[str, Iterable[Mapping[str, Any]]], *, full: bool = False, force: bool = False
+        self, segments: Mapping[str, object], *, full: bool = False, force: bool = False
     ) -> dict[str, ExportReport]:
-        """Export several segments one after the other, each to its own list; reports keyed by name."""
+        """Export several segments one after the other, each to its own list; reports keyed by name.
+
+        Each value is anything `export` takes (rows, a data frame, a Spark DataFrame, a cursor...).
+        """
         return {
             name: self.export(rows, segment=name, full=full, force=force) for name, rows in segments.items()
         }
@@ -234,7 +242,7 @@ class Exporter:
         with self._open_state() as state:
             return state.history(segment)
 
-    def plan(self, rows: Iterable[Mapping[str, Any]], *, segment: str) -> ExportReport:
+    def plan(self, rows: object, *, segment: str) -> ExportReport:
         """Dry run: map and validate every row and estimate the API cost. Makes no API call at all.
 
         `exported` counts the rows that would be exported; `planned_calls` assumes Autopilot honours
@@ -249,10 +257,11 @@ class Exporter:
         the export. No run is journaled.
         """
         _require_segment(segment)
+        source = rows_of(rows)
         if self.state_path is not None and os.path.exists(self.state_path):
             with self._open_state() as state:
-                return self._plan(rows, segment, state)
-        return self._plan(rows, segment, None)
+                return self._plan(source, segment, state)
+        return self._plan(source, segment, None)
 
     # -- internals --------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from ._fields import (
 )
 from ._infer import infer_columns
 from ._rejections import Rejection, RejectionReason
+from .sources import rows_of
 
 _log = logging.getLogger("autopilot_segments.mapping")
 
@@ -196,13 +197,18 @@ class FieldMapping:
         """
         return self._map_one(row, row_number)
 
-    def map_rows(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[MappedContact | Rejection]:
+    def map_rows(self, rows: object) -> Iterator[MappedContact | Rejection]:
         """Every row, in order, numbered from 1, as a contact or a `Rejection`; duplicates are rejected.
 
+        `rows` is an iterable of mappings or a tabular object (a pandas or Polars DataFrame, a pyarrow
+        Table, a DuckDB relation, a Spark DataFrame, a DB-API cursor...: see `sources.rows_of`),
+        streamed a batch at a time; anything else is a `TypeError` saying what to pass.
+
         Streams with `keep="first"`. With `keep="last"` the input is read twice (first to find each
-        email's last good row), so `rows` must be re-iterable (a list, a file reader factory...);
-        a one-shot iterator raises `ConfigurationError`.
+        email's last good row), so `rows` must be re-iterable (a list, a data frame, a table...); a
+        one-shot iterator, reader or cursor raises `ConfigurationError`.
         """
+        rows = rows_of(rows)
         if self.keep == "last":
             if isinstance(rows, Iterator):  # one-shot: iter(rows) is rows; asked without calling iter()
                 raise ConfigurationError(

@@ -1,4 +1,5 @@
-"""Streaming readers that turn segment files into rows: CSV, JSON Lines, pandas, Parquet and CDM folders.
+"""Streaming readers that turn segments into rows: files (CSV, JSON Lines, Parquet, CDM folders) and
+tabular objects (pandas, Polars, pyarrow, DuckDB, Spark, DB-API cursors, through `rows_of`).
 
 Every reader yields plain `dict[str, Any]` rows, one at a time, in constant memory (Parquet and pandas
 hold one bounded batch), so a segment of any size can be piped into `FieldMapping.map_rows` or
@@ -12,7 +13,8 @@ hold one bounded batch), so a segment of any size can be piped into `FieldMappin
 - malformed input raises `SourceError` naming the file and the line (or partition) at fault; messages
   never quote cell values, which may be personal data.
 
-pandas and pyarrow are optional extras, imported only by the readers that need them.
+pandas, pyarrow, polars, duckdb and pyspark are optional extras, imported only by the readers that need
+them; `rows_of` tells the kind of an object from its class, without importing anything.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ._cdm import cdm_entities, read_cdm
 from ._common import SourceError
 from ._frames import from_dataframe, read_parquet
 from ._open import open_source, read_any, sample_mapping_path, sample_segment_path
+from ._tabular import rows_of
 from ._text import read_csv, read_jsonl
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "read_csv",
     "read_jsonl",
     "read_parquet",
+    "rows_of",
     "sample_mapping_path",
     "sample_segment_path",
 ]

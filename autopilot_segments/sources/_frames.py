@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._arrow import arrow_batch_rows
 from ._common import _DEFAULT_CHUNK, Row, SourceError, _missing_extra
 from ._text import _check_header, _existing_file
 
@@ -125,4 +126,4 @@ def _parquet_rows(pq: Any, file: Path, columns: list[str] | None, batch_size: in
                     f"the columns are {', '.join(available)}"
                 )
         for batch in parquet_file.iter_batches(batch_size=batch_size, columns=columns):
-            yield from batch.to_pylist()
+            yield from arrow_batch_rows(batch, str(file))
