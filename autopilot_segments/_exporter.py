@@ -488,6 +488,12 @@ class Exporter:
         _require_segment(segment)
         client = self._stateful_client()
         session = self._session(segment)
+        # The first row is mapped before anything else: a mapping that does not fit the input
+        # (ConfigurationError) stops here, before a single API call.
+        items = self._mapping.map_rows(rows)
+        first_item = next(items, None)
+        if first_item is not None:
+            items = itertools.chain([first_item], items)
         with self._open_state() as state:
             # Only reads until the guard rails have passed: not even an empty list may be created.
             found = find_list(client, segment)
@@ -496,7 +502,6 @@ class Exporter:
                 journal.begin(found.list_id)
             spool: Spool | None = None
             try:
-                items = self._mapping.map_rows(rows)
                 admit: Callable[[MappedRow | Rejection], MappedRow | None] = session.counter.admit
                 if self.on_leave == "remove" and found is not None:
                     spool = Spool.create()

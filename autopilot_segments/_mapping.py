@@ -8,7 +8,6 @@ loop of dictionary lookups and closure calls.
 from __future__ import annotations
 
 import difflib
-import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal
 
@@ -39,8 +38,6 @@ from ._infer import infer_columns
 from ._rejections import Rejection, RejectionReason
 from .sources import rows_of
 
-_log = logging.getLogger("autopilot_segments.mapping")
-
 __all__ = ["FieldMapping", "MappedContact"]
 
 Keep = Literal["first", "last"]
@@ -59,6 +56,8 @@ _CONFIG_KEYS: Final = (
     "keep",
 )
 _CUSTOM_KEYS: Final = ("name", "type", "source", "default")
+# How many of an input's column names an error message lists before "...".
+_SHOWN_COLUMNS: Final = 30
 
 
 @attrs.frozen
@@ -227,23 +226,63 @@ class FieldMapping:
         columns.extend(field.column for field in self.custom)
         return tuple(dict.fromkeys(columns))
 
+    def required_columns(self) -> dict[str, str]:
+        """The columns every input must have, each with what reads it: `{"email": "the email", ...}`.
+
+        A column whose field has a default (`defaults`, `CustomField(default=...)`) may be absent, so it
+        is not required: the default applies (an empty default, e.g. `defaults={"Phone": ""}`, sends
+        nothing). That is the way to map a key that rows may leave out, such as in sparse JSON Lines.
+        """
+        wanted: dict[str, str] = {self.email: "the email"}
+        for field, column in self.fields.items():
+            if field not in self.defaults or self.defaults[field] is None:
+                wanted.setdefault(column, field)
+        if self.unsubscribed is not None:
+            wanted.setdefault(self.unsubscribed, "unsubscribed")
+        for declared in self.custom:
+            if declared.default is None:
+                wanted.setdefault(declared.column, f"custom field {declared.name!r}")
+        return wanted
+
+    def check_columns(self, columns: Iterable[str]) -> None:
+        """Raise `ConfigurationError` if `columns` (an input's column names) lack a required column.
+
+        The message names the missing columns, what reads each, and the columns there are (names only,
+        never values). `Exporter.export` and `plan`, and `map_rows`, run this on the first row before
+        anything else happens; call it yourself to check a source's header up front.
+        """
+        present = list(dict.fromkeys(str(c) for c in columns))
+        known = set(present)
+        missing = [(column, what) for column, what in self.required_columns().items() if column not in known]
+        if not missing:
+            return
+        named = ", ".join(f"{column!r} ({what})" for column, what in missing)
+        shown = ", ".join(present[:_SHOWN_COLUMNS]) + (", ..." if len(present) > _SHOWN_COLUMNS else "")
+        hints = []
+        for column, _what in missing:
+            close = difflib.get_close_matches(column, present, n=1, cutoff=0.6)
+            if not close:
+                lowered = {c.lower(): c for c in present}
+                close = [lowered[column.lower()]] if column.lower() in lowered else []
+            if close:
+                hints.append(f"{close[0]!r} for {column!r}")
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        raise ConfigurationError(
+            f"the mapping reads column(s) {named}, which the first row does not have{hint}; "
+            f"the columns are {shown or 'none'}. Fix the column names in the mapping, or give a "
+            "field a default if rows may leave its column out"
+        )
+
     def _first_row_checked(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
-        """`rows` unchanged, with a warning if the first row lacks columns the mapping reads.
+        """`rows` unchanged, after `check_columns` on the first row (raises before yielding it).
 
         A misspelt column is otherwise silent: every row is rejected as missing_email, or a field is
-        never sent. Rows may legitimately omit keys (JSON Lines), so this warns rather than fails.
-        Column names only: the warning carries no personal data.
+        never sent. The message carries column names only, no personal data.
         """
         iterator = iter(rows)
         for first in iterator:
-            missing = [c for c in self.source_columns if c not in first] if isinstance(first, Mapping) else []
-            if missing:
-                _log.warning(
-                    "the mapping reads column(s) %s, which the first row does not have (its columns: %s); "
-                    "check the names, or those values are missing from every contact",
-                    ", ".join(map(repr, missing)),
-                    ", ".join(map(repr, first)) or "none",
-                )
+            if isinstance(first, Mapping):
+                self.check_columns(first.keys())
             yield first
             break
         yield from iterator

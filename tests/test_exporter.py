@@ -37,7 +37,8 @@ def rows(n: int, *, start: int = 0, tier_every: int = 0) -> list[dict[str, Any]]
     """`n` valid rows; every `tier_every`-th has a `tier` (refused by a sandbox that knows Tier as text)."""
     out = []
     for i in range(start, start + n):
-        row: dict[str, Any] = {"Email": f"User{i}@Example.com", "first_name": f"First{i}"}
+        # Every row has every column, as from a file or a query; a tier-less row holds None.
+        row: dict[str, Any] = {"Email": f"User{i}@Example.com", "first_name": f"First{i}", "tier": None}
         if tier_every and i % tier_every == 0:
             row["tier"] = i
         out.append(row)
@@ -94,7 +95,7 @@ def test_export_creates_the_list_and_every_valid_row_ends_on_it() -> None:
 @pytest.mark.parametrize("bulk_invalid", ["reject", "drop"])
 def test_every_ambiguity_mode_gives_the_same_list(bulk_list: Any, bulk_invalid: Any) -> None:
     source = rows(60, tier_every=7)  # rows 0, 7, 14, ... carry an integer Tier: the API refuses them
-    offenders = {str(r["Email"]).lower() for r in source if "tier" in r}
+    offenders = {str(r["Email"]).lower() for r in source if r["tier"] is not None}
     with Sandbox(bulk_list=bulk_list, bulk_invalid=bulk_invalid) as sb:
         seed_tier_as_text(sb)
         report = Exporter(make_client(sb), make_mapping(), batch_size=25).export(source, segment=SEGMENT)
@@ -403,7 +404,7 @@ def test_a_401_mid_export_stops_everything(httpserver: Any, concurrency: int) ->
 
 
 def test_rows_past_the_profile_cap_are_over_limit() -> None:
-    source = [{"Email": "bad"}, *rows(8)]
+    source = [{"Email": "bad", "first_name": None, "tier": None}, *rows(8)]
     with Sandbox() as sb:
         report = Exporter(make_client(sb), make_mapping(), max_profiles=5).export(source, segment=SEGMENT)
         over = [r for r in report.rejected if r.reason == "over_limit"]

@@ -490,7 +490,7 @@ def test_last_wins_reads_twice_and_keeps_the_last_good_row() -> None:
         email="e", fields={"FirstName": "f"}, custom=[CustomField("N", "integer", source="n")], keep="last"
     )
     rows = [
-        {"e": "ann@example.com", "f": "old"},
+        {"e": "ann@example.com", "f": "old", "n": None},
         {"e": "bob@example.com"},
         {"e": "ann@example.com", "f": "new"},
         {"e": "ann@example.com", "f": "broken", "n": "x"},
@@ -680,32 +680,54 @@ def test_duplicates_are_found_case_insensitively_when_the_local_part_keeps_its_c
     assert f"also appears in row {1 if keep == 'first' else 2}" in duplicate.message  # type: ignore[union-attr]
 
 
-def test_a_column_the_first_row_lacks_is_warned_about_without_personal_data(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+@pytest.mark.parametrize("keep", ["first", "last"])
+def test_a_column_the_first_row_lacks_is_refused_naming_it_without_personal_data(keep: str) -> None:
     mapping = FieldMapping(
         email="email",
         fields={"FirstName": "first_nme"},  # misspelt: the rows say first_name
-        custom=[CustomField("Points", "integer", source="points")],
+        custom=[CustomField("Points", "integer", source="pts")],
+        keep=keep,  # type: ignore[arg-type]
     )
     rows = [{"email": "ada@example.com", "first_name": "Ada", "points": 3}] * 2
-    with caplog.at_level(logging.WARNING, logger="autopilot_segments.mapping"):
-        results = list(mapping.map_rows(rows))
-    assert [r.row for r in results] == [1, 2]  # every row still comes out, once
-    warnings = [r for r in caplog.records if r.name == "autopilot_segments.mapping"]
-    assert len(warnings) == 1  # once per input, not per row
-    text = warnings[0].getMessage()
-    assert "'first_nme'" in text
-    assert "'first_name'" in text  # the columns the row does have, to spot the typo
-    assert "'points'" not in text.split("(its columns")[0]  # only the missing ones are named as missing
+    with pytest.raises(ConfigurationError) as caught:
+        next(mapping.map_rows(rows))
+    text = str(caught.value)
+    assert "'first_nme' (FirstName), 'pts' (custom field 'Points')" in text  # what reads each one
+    assert "did you mean 'first_name' for 'first_nme', 'points' for 'pts'?" in text
+    assert "the columns are email, first_name, points" in text  # the row's columns, to spot the typo
     assert "ada@example.com" not in text
     assert "Ada" not in text.replace("'", " ").split()
 
 
-def test_no_warning_when_every_mapped_column_is_there(caplog: pytest.LogCaptureFixture) -> None:
-    mapping = FieldMapping(email="email", fields={"FirstName": "first_name"}, keep="last")
-    rows = [{"email": "ada@example.com", "first_name": "Ada"}]
-    with caplog.at_level(logging.WARNING, logger="autopilot_segments.mapping"):
-        assert len(list(mapping.map_rows(rows))) == 1
-    assert [r for r in caplog.records if r.name == "autopilot_segments.mapping"] == []
-    assert mapping.source_columns == ("email", "first_name")
+def test_a_misspelt_email_column_is_refused_before_any_row_is_mapped() -> None:
+    mapping = FieldMapping(email="Email")
+    with pytest.raises(ConfigurationError, match=r"'Email' \(the email\).*did you mean 'email' for 'Email'"):
+        list(mapping.map_rows([{"email": "ada@example.com"}]))
+
+
+def test_columns_with_a_default_may_be_absent_and_an_empty_default_sends_nothing() -> None:
+    mapping = FieldMapping(
+        email="email",
+        fields={"FirstName": "first", "Phone": "phone"},
+        defaults={"FirstName": "Friend", "Phone": ""},
+        custom=[CustomField("Points", "integer", source="points", default=0)],
+    )
+    assert mapping.required_columns() == {"email": "the email"}
+    (contact,) = mapping.map_rows([{"email": "ada@example.com"}])
+    assert isinstance(contact, MappedContact)
+    assert contact.payload == {"Email": "ada@example.com", "FirstName": "Friend", "custom": {"integer--Points": 0}}
+
+
+def test_later_rows_may_lack_keys_the_first_row_has() -> None:
+    mapping = FieldMapping(email="email", fields={"FirstName": "first"})
+    results = list(mapping.map_rows([{"email": "a@example.com", "first": "A"}, {"email": "b@example.com"}]))
+    assert [type(r) for r in results] == [MappedContact, MappedContact]
+
+
+def test_check_columns_accepts_a_header_with_every_required_column() -> None:
+    mapping = FieldMapping(email="email", fields={"FirstName": "first_name"}, unsubscribed="unsub",
+                           allow_resubscribe=True)  # fmt: skip
+    mapping.check_columns(["first_name", "email", "unsub", "other"])
+    with pytest.raises(ConfigurationError, match=r"'unsub' \(unsubscribed\)"):
+        mapping.check_columns(["first_name", "email"])
+    assert mapping.source_columns == ("email", "first_name", "unsub")

@@ -109,7 +109,8 @@ emails = st.one_of(
     values,
 )
 rows = st.builds(
-    lambda known, extra, email: {**extra, **known, "email": email},
+    # Every row has every mapped column (as from a file or a query); an absent value is None.
+    lambda known, extra, email: {**extra, **dict.fromkeys(COLUMNS[1:]), **known, "email": email},
     st.fixed_dictionaries({}, optional=dict.fromkeys(COLUMNS[1:], values)),
     st.dictionaries(st.text(max_size=8), values, max_size=3),
     emails,
