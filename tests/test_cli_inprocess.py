@@ -278,17 +278,20 @@ def test_a_mapped_column_the_file_lacks_is_a_usage_error_naming_the_columns(
     assert "the columns are email, first, points, tier" in line
 
 
-def test_json_lines_keys_may_vary_so_their_columns_are_not_checked(
+def test_json_lines_are_checked_too_and_a_later_row_may_lack_a_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "varied.jsonl"
     path.write_text(
         '{"email": "a@example.com"}\n{"email": "b@example.com", "first": "Bo"}\n', encoding="utf-8"
     )
-    code = main(
-        ["export", str(path), "--segment", "S", "--dry-run", "--email-column", "email",
-         "--field", "FirstName=first"]
-    )  # fmt: skip
+    flags = ["export", str(path), "--segment", "S", "--dry-run", "--email-column", "email"]
+    assert main([*flags, "--field", "FirstName=first"]) == ExitCode.USAGE  # the first row lacks "first"
+    assert "'first' (FirstName)" in capsys.readouterr().err
+    path.write_text(
+        '{"email": "b@example.com", "first": "Bo"}\n{"email": "a@example.com"}\n', encoding="utf-8"
+    )
+    code = main([*flags, "--field", "FirstName=first"])
     assert code == ExitCode.OK, capsys.readouterr().err
 
 

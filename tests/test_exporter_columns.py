@@ -91,7 +91,8 @@ def test_a_mapped_column_the_first_row_lacks_stops_everything_before_any_api_cal
     message = str(caught.value)
     assert named in message
     assert "the columns are email, first_name, points" in message
-    assert "ada@example.com" not in message and "Ada" not in message
+    assert "ada@example.com" not in message
+    assert "Ada" not in message
     assert sb.requests == []  # not even the list lookup
     assert sb.lists == []
     assert not (tmp_path / "state.db").exists() or mode == "plan"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -715,7 +714,11 @@ def test_columns_with_a_default_may_be_absent_and_an_empty_default_sends_nothing
     assert mapping.required_columns() == {"email": "the email"}
     (contact,) = mapping.map_rows([{"email": "ada@example.com"}])
     assert isinstance(contact, MappedContact)
-    assert contact.payload == {"Email": "ada@example.com", "FirstName": "Friend", "custom": {"integer--Points": 0}}
+    assert contact.payload == {
+        "Email": "ada@example.com",
+        "FirstName": "Friend",
+        "custom": {"integer--Points": 0},
+    }
 
 
 def test_later_rows_may_lack_keys_the_first_row_has() -> None:

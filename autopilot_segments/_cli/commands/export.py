@@ -31,7 +31,6 @@ from .export_inputs import (
     _open_rows,
     _read_through,
     _Reopened,
-    _with_mapped_columns,
 )
 
 
@@ -141,9 +140,8 @@ def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
         else:
             client = _make_client(args, console)
         stack.callback(client.close)
-        rows: Iterable[Mapping[str, Any]] = _with_mapped_columns(
-            stack.enter_context(_open_rows(args.source, args.entity)), mapping, args.source
-        )
+        # The exporter checks the first row against the mapping before any API call (exit 2).
+        rows: Iterable[Mapping[str, Any]] = stack.enter_context(_open_rows(args.source, args.entity))
         if mapping.keep == "last":
             # keep="last" reads the rows twice (a --mapping file may ask for it): a stream cannot be.
             rows = _Reopened(args.source, args.entity)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -113,35 +112,6 @@ def _read_through(source: str, entity: str | None) -> int:
             return sum(1 for _ in rows)
         except SourceError as exc:
             raise SourceError(f"{exc}; nothing was sent (fix the file and run the export again)") from exc
-
-
-def _with_mapped_columns(
-    rows: Iterator[Mapping[str, Any]], mapping: FieldMapping, source: str
-) -> Iterator[Mapping[str, Any]]:
-    """The rows, after checking that the first one has every column the mapping reads.
-
-    A misspelt column is otherwise silent: a wrong --email-column rejects every row as missing_email,
-    a wrong --field never sends that field. Files with a fixed set of columns (CSV, Parquet, CDM) give
-    every row every column, so the first row is proof; JSON Lines objects may leave keys out, so they
-    are not checked.
-    """
-    suffixes = [s.lower() for s in Path(source.rpartition("::")[0] or source).suffixes if s.lower() != ".gz"]
-    first = next(rows, None)
-    if first is None:
-        return rows
-    if not (suffixes and suffixes[-1] in (".jsonl", ".ndjson")):
-        wanted = [mapping.email, *mapping.fields.values(), *(c.column for c in mapping.custom)]
-        if mapping.unsubscribed is not None:
-            wanted.append(mapping.unsubscribed)
-        absent = list(dict.fromkeys(column for column in wanted if column not in first))
-        if absent:
-            columns = list(first)
-            shown = ", ".join(columns[:_SHOWN_COLUMNS]) + (", ..." if len(columns) > _SHOWN_COLUMNS else "")
-            raise ConfigurationError(
-                f"{source} has no column(s) {', '.join(map(repr, absent))} named by the mapping; "
-                f"the columns are {shown}"
-            )
-    return itertools.chain([first], rows)
 
 
 @attrs.frozen
