@@ -1,4 +1,4 @@
-"""A local Autopilot-compatible server (stdlib only) for tests, demos and offline use.
+"""Local Autopilot- and Ortto-compatible servers (stdlib only) for tests, demos and offline use.
 
 ```python
 from autopilot_segments.sandbox import Sandbox
@@ -15,11 +15,22 @@ from __future__ import annotations
 from typing import Any
 
 from ._faults import FAULT_KINDS, FaultPlan
+from ._ortto.sandbox import OrttoSandbox
+from ._ortto.settings import OrttoSettings
 from ._recording import RecordedRequest
 from ._sandbox import Sandbox
 from ._settings import Settings
 
-__all__ = ["FAULT_KINDS", "FaultPlan", "RecordedRequest", "Sandbox", "Settings", "sandbox_fixture"]
+__all__ = [
+    "FAULT_KINDS",
+    "FaultPlan",
+    "OrttoSandbox",
+    "OrttoSettings",
+    "RecordedRequest",
+    "Sandbox",
+    "Settings",
+    "sandbox_fixture",
+]
 
 
 def __getattr__(name: str) -> Any:

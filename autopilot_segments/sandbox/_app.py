@@ -17,6 +17,7 @@ import attrs
 from ._faults import FaultSchedule, delay_seconds
 from ._ratelimit import TokenBucket
 from ._recording import RequestLog
+from ._reply import Reply
 from ._settings import Settings
 from ._store import BadBookmark, Collection, ContactRecord, Store
 from ._validation import HOOK_EVENTS, ValidContact, validate_contact
@@ -32,17 +33,6 @@ _FAULT_MESSAGES: Final = {
     502: "The upstream server did not answer.",
     503: "The service is temporarily unavailable.",
 }
-
-
-@attrs.define
-class Reply:
-    """What to send back; `drop` means close the connection without answering."""
-
-    status: int
-    body: bytes = b""
-    content_type: str | None = None
-    headers: dict[str, str] = attrs.Factory(dict)
-    drop: bool = False
 
 
 class _Problem(Exception):
@@ -88,6 +78,8 @@ def _route(method: str, pattern: str) -> Callable[[_Handler], _Handler]:
 
 class SandboxApp:
     """Turns one request into one Reply. Thread-safe: state changes happen under one lock."""
+
+    key_header: Final = "autopilotapikey"
 
     def __init__(
         self,

@@ -10,9 +10,10 @@ from typing import Any, Literal
 
 import pytest
 
+from ._ortto.sandbox import OrttoSandbox
 from ._sandbox import Sandbox
 
-__all__ = ["autopilot_sandbox", "sandbox_fixture"]
+__all__ = ["autopilot_sandbox", "ortto_sandbox", "sandbox_fixture"]
 
 _Scope = Literal["session", "package", "module", "class", "function"]
 
@@ -39,3 +40,12 @@ def sandbox_fixture(
 
 autopilot_sandbox = sandbox_fixture(name="autopilot_sandbox")
 autopilot_sandbox.__doc__ = "A started `Sandbox()` with default switches, stopped after the test."
+
+
+def _ortto_sandbox() -> Iterator[OrttoSandbox]:
+    """A started `OrttoSandbox()` with default switches, stopped after the test."""
+    with OrttoSandbox() as sandbox:
+        yield sandbox
+
+
+ortto_sandbox = pytest.fixture(name="ortto_sandbox")(_ortto_sandbox)

@@ -7,11 +7,21 @@ import logging
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
-from ._app import SandboxApp
+from ._reply import Reply
 
-__all__ = ["SandboxHTTPServer"]
+__all__ = ["SandboxHTTPServer", "ServedApp"]
+
+
+class ServedApp(Protocol):
+    """What the server needs of an app: the header carrying the key, and one reply per request."""
+
+    @property
+    def key_header(self) -> str: ...
+
+    def handle(self, method: str, raw_path: str, api_key: str | None, raw_body: bytes) -> Reply: ...
+
 
 _log = logging.getLogger("autopilot_segments.sandbox")
 _IDLE_TIMEOUT = 120.0  # seconds an idle keep-alive connection is kept open
@@ -68,7 +78,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.send_error(400, "Bad Request", "The request body framing is invalid.")
             return
-        reply = self.server.app.handle(self.command, self.path, self.headers.get("autopilotapikey"), raw_body)
+        reply = self.server.app.handle(
+            self.command, self.path, self.headers.get(self.server.app.key_header), raw_body
+        )
         if reply.drop:
             self.close_connection = True
             return
@@ -92,7 +104,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     request_queue_size = 1024
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], app: SandboxApp) -> None:
+    def __init__(self, address: tuple[str, int], app: ServedApp) -> None:
         self.app = app
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()

@@ -1,0 +1,1 @@
+"""A local Ortto-compatible server: the people, custom-field and audience calls a segment export needs."""
