@@ -35,6 +35,7 @@ from ._models import (
     Trigger,
 )
 from ._ratelimit import RateLimiter
+from ._retry_policy import RetryPolicy
 from ._transport import (
     RetryHooks,
     SecretKey,
@@ -111,6 +112,7 @@ class AutopilotClient:
         self._stats = StatsCounter()
         self._limiter = RateLimiter(requests_per_second, clock=clock, sleep=sleep)
         self._max_retry_after = float(max_retry_after)
+        self._retry_policy = RetryPolicy(max_retries=max_retries, backoff_factor=backoff_factor, sleep=sleep)
         self._transport = Transport(
             session=session,
             timeout=timeout,
@@ -146,6 +148,11 @@ class AutopilotClient:
     def account_fingerprint(self) -> str:
         """A one-way hash of the key (hex): identifies the account in state files, reveals nothing."""
         return hashlib.sha256(_FINGERPRINT_PREFIX + self._key.reveal().lower().encode()).hexdigest()
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry budget and backoff for calls the transport does not replay (e.g. creating a list)."""
+        return self._retry_policy
 
     @property
     def limiter(self) -> RateLimiter:
