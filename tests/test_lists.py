@@ -16,7 +16,7 @@ SEGMENT = "VIP customers"
 
 
 def rows(n: int) -> list[dict[str, Any]]:
-    return [{"Email": f"user{i}@example.com", "first_name": f"First{i}"} for i in range(n)]
+    return [{"Email": f"user{i}@example.com", "first_name": f"First{i}", "tier": i} for i in range(n)]
 
 
 def list_calls(sb: Sandbox) -> list[tuple[str, str, int | None]]:
