@@ -731,9 +731,9 @@ def test_open_source_cdm_entity_by_suffix_keyword_or_only_entity(tmp_path: Path)
 
 
 def test_open_source_errors_are_raised_at_the_call(tmp_path: Path) -> None:
-    write(tmp_path / "a.xlsx", "binary")
-    with pytest.raises(SourceError, match=r"don't know how to read 'a\.xlsx'"):
-        open_source(tmp_path / "a.xlsx")
+    write(tmp_path / "a.docx", "binary")
+    with pytest.raises(SourceError, match=r"don't know how to read 'a\.docx'"):
+        open_source(tmp_path / "a.docx")
     with pytest.raises(SourceError, match="no such file"):
         open_source(tmp_path / "missing.csv")
     with pytest.raises(SourceError, match="no such file or folder"):

@@ -1,4 +1,4 @@
-"""Streaming readers that turn segments into rows: files (CSV, JSON Lines, Parquet, CDM folders) and
+"""Streaming readers that turn segments into rows: files (CSV, JSON Lines, Parquet, Excel, CDM folders) and
 tabular objects (pandas, Polars, pyarrow, DuckDB, Spark, DB-API cursors, through `rows_of`).
 
 Every reader yields plain `dict[str, Any]` rows, one at a time, in constant memory (Parquet and pandas
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from ._cdm import cdm_entities, read_cdm
 from ._common import SourceError
+from ._excel import read_excel
 from ._frames import from_dataframe, read_parquet
 from ._open import open_source, read_any, sample_mapping_path, sample_segment_path
 from ._tabular import rows_of
@@ -34,6 +35,7 @@ __all__ = [
     "read_any",
     "read_cdm",
     "read_csv",
+    "read_excel",
     "read_jsonl",
     "read_parquet",
     "rows_of",

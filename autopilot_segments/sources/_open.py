@@ -10,6 +10,7 @@ from typing import Any
 
 from ._cdm import cdm_entities, read_cdm
 from ._common import Row, SourceError
+from ._excel import EXCEL_SUFFIXES, read_excel
 from ._frames import read_parquet
 from ._text import read_csv, read_jsonl
 
@@ -22,17 +23,23 @@ def open_source(
     entity: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    format: str | None = None,
+    sheet: str | int | None = None,
 ) -> Iterator[Row]:
     """Open any supported source by its name and stream its rows.
 
     - `*.csv` (and `*.txt`) -> `read_csv`; `*.tsv`/`*.tab` -> `read_csv` with a tab delimiter;
-    - `*.jsonl`/`*.ndjson` -> `read_jsonl`; `*.csv.gz`, `*.jsonl.gz` etc. are decompressed;
+    - `*.jsonl`/`*.ndjson` -> `read_jsonl`; gzip-compressed files (`*.csv.gz`, or any name) are
+      decompressed;
     - `*.parquet`/`*.pq` -> `read_parquet`;
+    - `*.xlsx`/`*.xlsm` -> `read_excel` (`sheet=` picks the sheet);
     - a folder with a `model.json` (or the `model.json` itself) -> `read_cdm`. The entity comes from
       `entity=`, or from a `folder::Entity` suffix, or is the folder's only entity.
 
-    `encoding` and `delimiter` apply to CSV-like files only. Errors (unknown extension, missing file,
-    ambiguous entity) are raised here, before any row is read.
+    `format` (`csv`, `tsv`, `jsonl`, `parquet` or `excel`) overrides the extension, for a file whose
+    name does not say what it is. `encoding` and `delimiter` apply to CSV-like files only, `sheet` to
+    workbooks. Errors (unknown extension or format, missing file, ambiguous entity) are raised here,
+    before any row is read.
     """
     text = os.fspath(source)
     if isinstance(text, str) and "::" in text:
@@ -47,11 +54,22 @@ def open_source(
         return _open_cdm(path, entity)
     if entity is not None:
         raise SourceError(f"an entity ({entity!r}) only applies to a CDM folder, and {path} is not a folder")
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes.pop()
-    kind = suffixes[-1] if suffixes else ""
+    if format is not None:
+        if format.lower() not in FORMATS:
+            raise SourceError(f"unknown format {format!r}: expected one of {', '.join(sorted(FORMATS))}")
+        kind = FORMATS[format.lower()]
+    else:
+        suffixes = [s.lower() for s in path.suffixes]
+        if suffixes and suffixes[-1] == ".gz":
+            suffixes.pop()
+        kind = suffixes[-1] if suffixes else ""
+    if sheet is not None and kind not in EXCEL_SUFFIXES:
+        raise SourceError(
+            f"a sheet ({sheet!r}) only applies to an Excel workbook (.xlsx), and {path} is not one"
+        )
     csv_options: dict[str, Any] = {} if encoding is None else {"encoding": encoding}
+    if kind in EXCEL_SUFFIXES:
+        return read_excel(path, sheet=sheet)
     if kind in (".csv", ".txt"):
         return read_csv(path, delimiter=delimiter, **csv_options)
     if kind in (".tsv", ".tab"):
@@ -63,12 +81,23 @@ def open_source(
     if not path.exists():
         raise SourceError(f"no such file or folder: {path}")
     raise SourceError(
-        f"don't know how to read {path.name!r}: expected .csv, .tsv, .jsonl, .ndjson, .parquet "
-        "or a CDM folder with a model.json"
+        f"don't know how to read {path.name!r}: expected .csv, .tsv, .jsonl, .ndjson, .parquet, .xlsx "
+        "or a CDM folder with a model.json (or name the format: format='csv')"
     )
 
 
 read_any = open_source
+
+# --format names -> the extension they stand for.
+FORMATS = {
+    "csv": ".csv",
+    "tsv": ".tsv",
+    "jsonl": ".jsonl",
+    "ndjson": ".jsonl",
+    "parquet": ".parquet",
+    "excel": ".xlsx",
+    "xlsx": ".xlsx",
+}
 
 
 def _open_cdm(folder: Path, entity: str | None) -> Iterator[Row]:

@@ -25,7 +25,8 @@ def read_csv(
 ) -> Iterator[Row]:
     """Stream the rows of a delimited text file as dicts keyed by the header.
 
-    - `encoding`: `utf-8-sig` reads UTF-8 with or without a byte-order mark. A `.gz` file is decompressed.
+    - `encoding`: `utf-8-sig` reads UTF-8 with or without a byte-order mark. A gzip-compressed file is
+      decompressed, whatever its name (it is told by its content).
     - `delimiter`: one character; by default sniffed from the first 16 KiB among `,` `;` tab `|`,
       falling back to `,`.
     - `columns`: a sequence selects those columns (in that order); a mapping `{header: new_name}` selects
@@ -61,8 +62,17 @@ def _existing_file(path: str | os.PathLike[str]) -> Path:
     return file
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(file: Path) -> bool:
+    """Whether `file` is gzip-compressed, told by its first two bytes (not its name)."""
+    with open(file, "rb") as fh:
+        return fh.read(2) == GZIP_MAGIC
+
+
 def _open_text(file: Path, encoding: str) -> IO[str]:
-    if file.suffix.lower() == ".gz":
+    if is_gzip(file):  # by content: `export.csv` may well be gzipped, `export.gz` may not be
         return gzip.open(file, "rt", encoding=encoding, newline="")
     return open(file, encoding=encoding, newline="")
 
@@ -184,7 +194,7 @@ def _rows(
 
 
 def read_jsonl(path: str | os.PathLike[str], *, encoding: str = "utf-8-sig") -> Iterator[Row]:
-    """Stream a JSON Lines file (one JSON object per line; `.gz` is decompressed). Blank lines are skipped.
+    """Stream a JSON Lines file (one JSON object per line; gzip is decompressed). Blank lines are skipped.
 
     Each object is yielded as parsed (JSON `null` is None). A line that is not valid JSON, or not a JSON
     object, is a `SourceError` naming the line.
