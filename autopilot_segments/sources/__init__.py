@@ -1,5 +1,6 @@
-"""Streaming readers that turn segments into rows: files (CSV, JSON Lines, Parquet, Excel, CDM folders) and
-tabular objects (pandas, Polars, pyarrow, DuckDB, Spark, DB-API cursors, through `rows_of`).
+"""Streaming readers that turn segments into rows: files (CSV, JSON Lines, Parquet, Excel, CDM folders),
+tabular objects (pandas, Polars, pyarrow, DuckDB, Spark, DB-API cursors, through `rows_of`) and SQL
+queries (`read_sql`).
 
 Every reader yields plain `dict[str, Any]` rows, one at a time, in constant memory (Parquet and pandas
 hold one bounded batch), so a segment of any size can be piped into `FieldMapping.map_rows` or
@@ -24,6 +25,7 @@ from ._common import SourceError
 from ._excel import read_excel
 from ._frames import from_dataframe, read_parquet
 from ._open import open_source, read_any, sample_mapping_path, sample_segment_path
+from ._sql import read_sql
 from ._tabular import rows_of
 from ._text import read_csv, read_jsonl
 
@@ -38,6 +40,7 @@ __all__ = [
     "read_excel",
     "read_jsonl",
     "read_parquet",
+    "read_sql",
     "rows_of",
     "sample_mapping_path",
     "sample_segment_path",
