@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -352,3 +355,41 @@ def test_switches_are_validated_and_seeding_is_checked() -> None:
 def test_the_ortto_sandbox_fixture_is_registered(ortto_sandbox: OrttoSandbox) -> None:
     assert ortto_sandbox.running
     assert post(ortto_sandbox, "/person/custom-field/get", {}).json() == {"fields": []}
+
+
+def test_the_command_line_serves_ortto_with_its_switches(tmp_path: Path) -> None:
+    key_file = tmp_path / "ortto.key"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autopilot_segments.sandbox", "--destination", "ortto", "--port", "0",
+         "--api-key-file", str(key_file), "--merge-tags", "replace", "--skipped-status", "omitted",
+         "--invalid-person", "whole_call", "--rate", "50"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("Ortto sandbox listening at http://127.0.0.1:")
+        url = first.rsplit(" ", 1)[-1].strip()
+        key = key_file.read_text().strip()
+        headers = {"X-Api-Key": key}
+        for tags in (["A"], ["B"]):
+            body = {"people": [{"fields": {"str::email": "ann@example.com"}, "tags": tags}]}
+            assert (
+                requests.post(url + "/person/merge", json=body, headers=headers, timeout=5).status_code == 200
+            )
+        listed = requests.post(url + "/person/get", json={"fields": ["tags"]}, headers=headers, timeout=5)
+        assert listed.json()["contacts"][0]["fields"]["tags"] == ["B"]  # --merge-tags replace
+        skipped = {"people": [{"fields": {"str::email": "new@example.com"}}], "skip_non_existing": True}
+        answer = requests.post(url + "/person/merge", json=skipped, headers=headers, timeout=5)
+        assert answer.json() == {"people": []}  # --skipped-status omitted
+        invalid = {"people": [{"fields": {"str::email": "x@example.com"}}, {"fields": {"str::email": "bad"}}]}
+        assert (
+            requests.post(url + "/person/merge", json=invalid, headers=headers, timeout=5).status_code == 400
+        )
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert "stopped" in out

@@ -10,12 +10,20 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from ._faults import FaultPlan
+from ._ortto.sandbox import OrttoSandbox
 from ._sandbox import Sandbox
 
-__all__ = ["create_key_file", "sandbox_from_arguments", "serve_until_signalled"]
+__all__ = [
+    "create_key_file",
+    "ortto_sandbox_from_arguments",
+    "sandbox_from_arguments",
+    "serve_until_signalled",
+]
+
+_Served = TypeVar("_Served", Sandbox, OrttoSandbox)
 
 
 def sandbox_from_arguments(args: argparse.Namespace, *, api_key: str | None, **overrides: Any) -> Sandbox:
@@ -41,6 +49,30 @@ def sandbox_from_arguments(args: argparse.Namespace, *, api_key: str | None, **o
     )
 
 
+def ortto_sandbox_from_arguments(
+    args: argparse.Namespace, *, api_key: str | None, **overrides: Any
+) -> OrttoSandbox:
+    """The Ortto sandbox that the command line's switches describe (not started).
+
+    Raises `ValueError` for a switch value the sandbox refuses.
+    """
+    faults = FaultPlan(rate=args.fault_rate, seed=args.fault_seed) if args.fault_rate else None
+    return OrttoSandbox(
+        api_key=api_key,
+        port=args.port,
+        rate_limit=args.rate,
+        try_in_seconds=args.try_in_seconds,
+        latency=args.latency,
+        invalid_person=args.invalid_person,
+        skipped_status=args.skipped_status,
+        merge_tags=args.merge_tags,
+        async_answer=args.async_answer,
+        bad_request_ban=args.bad_request_ban,
+        faults=faults,
+        **overrides,
+    )
+
+
 def create_key_file(path: Path) -> str:
     """Write a new random key to `path`, readable by its owner only, and return it.
 
@@ -54,7 +86,7 @@ def create_key_file(path: Path) -> str:
     return key
 
 
-def serve_until_signalled(sandbox: Sandbox, announce: Callable[[Sandbox], None]) -> None:
+def serve_until_signalled(sandbox: _Served, announce: Callable[[_Served], None]) -> None:
     """Start `sandbox`, call `announce` with it, and serve until SIGINT or SIGTERM.
 
     The previous signal handlers are restored afterwards, so callers embedding this keep theirs.
