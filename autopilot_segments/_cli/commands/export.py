@@ -30,17 +30,23 @@ from .export_inputs import (
     _mapping_from_args,
     _open_rows,
     _read_through,
+    _reader_options,
     _Reopened,
+    _source_path,
 )
 
 
 def _add_export_arguments(sub: argparse.ArgumentParser) -> None:
     sub.set_defaults(handler=_cmd_export)
     sub.add_argument(
-        "source", metavar="SOURCE", help="a .csv, .jsonl or .parquet file, or a CDM folder (with --entity)"
+        "source",
+        metavar="SOURCE",
+        help="a .csv, .tsv, .jsonl, .parquet or .xlsx file (gzip read by content), a CDM folder "
+        "(with --entity), or - for standard input (with --format)",
     )
     sub.add_argument("--segment", required=True, metavar="NAME", help="the Autopilot list to export into")
     sub.add_argument("--entity", metavar="NAME", help="the entity to read when SOURCE is a CDM folder")
+    _add_reader_arguments(sub.add_argument_group("reading SOURCE"))
 
     mapping = sub.add_argument_group("mapping (either --mapping, or --email-column with --field/--custom)")
     mapping.add_argument("--mapping", metavar="FILE", help="a JSON field mapping (see docs/cli.md)")
@@ -113,11 +119,35 @@ def _add_export_arguments(sub: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_reader_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--format",
+        choices=("csv", "tsv", "jsonl", "parquet", "excel"),
+        help="what SOURCE holds, when its name does not say (required for -, standard input)",
+    )
+    group.add_argument(
+        "--encoding",
+        metavar="NAME",
+        help="the text encoding of a CSV/JSON Lines SOURCE, e.g. cp1252 "
+        "(default: UTF-8, with or without a byte-order mark)",
+    )
+    group.add_argument(
+        "--delimiter",
+        metavar="CHAR",
+        help="the CSV separator: one character, or tab, comma, semicolon, pipe (default: sniffed)",
+    )
+    group.add_argument(
+        "--sheet", metavar="NAME", help="the worksheet of an .xlsx SOURCE (default: the first)"
+    )
+
+
 def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
     _check_export_flags(args)
     mapping = _mapping_from_args(args)
+    reader = _reader_options(args)
+    source = _source_path(args)
     # A dry run writes nothing, so it can meet a malformed record as it reads; a real export must not.
-    total = None if args.dry_run else _read_through(args.source, args.entity)
+    total = None if args.dry_run else _read_through(source, args.entity, **reader)
     with contextlib.ExitStack() as stack:
         if args.sandbox:
             from ...sandbox import Sandbox
@@ -141,10 +171,10 @@ def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
             client = _make_client(args, console)
         stack.callback(client.close)
         # The exporter checks the first row against the mapping before any API call (exit 2).
-        rows: Iterable[Mapping[str, Any]] = stack.enter_context(_open_rows(args.source, args.entity))
+        rows: Iterable[Mapping[str, Any]] = stack.enter_context(_open_rows(source, args.entity, **reader))
         if mapping.keep == "last":
             # keep="last" reads the rows twice (a --mapping file may ask for it): a stream cannot be.
-            rows = _Reopened(args.source, args.entity)
+            rows = _Reopened(source, args.entity, reader)
         report = _run_export(
             console,
             client,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import json
+import shutil
+import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,7 +103,53 @@ def _count_rows(csv_path: Path) -> int | None:
         return None
 
 
-def _read_through(source: str, entity: str | None) -> int:
+def _reader_options(args: argparse.Namespace) -> dict[str, Any]:
+    """--encoding, --delimiter, --format and --sheet, as `open_source` keywords (only those given)."""
+    options = {name: getattr(args, name) for name in _READER_FLAGS if getattr(args, name, None) is not None}
+    if "encoding" in options:
+        try:
+            codecs.lookup(options["encoding"])
+        except LookupError:
+            raise _UsageError(
+                f"--encoding {options['encoding']!r}: unknown encoding (e.g. utf-8, cp1252, latin-1)"
+            ) from None
+    if "delimiter" in options:
+        delimiter = _DELIMITER_NAMES.get(options["delimiter"].lower(), options["delimiter"])
+        if len(delimiter) != 1:
+            raise _UsageError(
+                f"--delimiter {options['delimiter']!r}: give one character, or tab, comma, semicolon, pipe"
+            )
+        options["delimiter"] = delimiter
+    return options
+
+
+_READER_FLAGS = ("encoding", "delimiter", "format", "sheet")
+_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+def _source_path(args: argparse.Namespace) -> str:
+    """SOURCE, or for `-` a private temporary copy of standard input (deleted when the command ends).
+
+    The export reads its source more than once (a read-through before anything is sent, then the
+    export), which a pipe cannot do, so standard input is spooled to disk first.
+    """
+    if args.source != "-":
+        return str(args.source)
+    if args.format is None:
+        raise _UsageError(
+            "SOURCE - reads standard input: say what it holds with --format csv or --format jsonl"
+        )
+    stdin = getattr(sys.stdin, "buffer", None)
+    if stdin is None:
+        raise _UsageError("SOURCE - reads standard input, but there is none")
+    spool = tempfile.NamedTemporaryFile(prefix="autopilot-segments-stdin-")  # noqa: SIM115  kept open
+    shutil.copyfileobj(stdin, spool)
+    spool.flush()
+    args.stdin_spool = spool  # lives as long as the command: closing it deletes the file
+    return spool.name
+
+
+def _read_through(source: str, entity: str | None, **reader: Any) -> int:
     """Read the whole source once before anything is sent, and return its row count.
 
     The readers stream, so a malformed record (an unquoted separator, a line of bad JSON, a byte the
@@ -107,7 +157,7 @@ def _read_through(source: str, entity: str | None) -> int:
     with no report of them. Reading is hundreds of times faster than Autopilot accepts contacts, so
     the extra pass costs little, and its count gives the progress bar a total.
     """
-    with _open_rows(source, entity) as rows:  # an unknown file or entity is raised as it is
+    with _open_rows(source, entity, **reader) as rows:  # an unknown file or entity is raised as it is
         try:
             return sum(1 for _ in rows)
         except SourceError as exc:
@@ -120,18 +170,22 @@ class _Reopened:
 
     source: str
     entity: str | None
+    reader: Mapping[str, Any] = attrs.field(factory=dict)
 
     def __iter__(self) -> Iterator[Mapping[str, Any]]:
-        with _open_rows(self.source, self.entity) as rows:
+        with _open_rows(self.source, self.entity, **self.reader) as rows:
             yield from rows
 
 
 @contextlib.contextmanager
-def _open_rows(source: str, entity: str | None) -> Iterator[Iterator[Mapping[str, Any]]]:
-    """The source's rows, streamed, and closed (with the file) however the export ends."""
+def _open_rows(source: str, entity: str | None, **reader: Any) -> Iterator[Iterator[Mapping[str, Any]]]:
+    """The source's rows, streamed, and closed (with the file) however the export ends.
+
+    `reader`: `open_source`'s encoding, delimiter, format and sheet options.
+    """
     from ...sources import open_source
 
-    rows = open_source(source, entity=entity)
+    rows = open_source(source, entity=entity, **reader)
     try:
         yield rows
     finally:
