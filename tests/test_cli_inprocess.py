@@ -89,12 +89,15 @@ def test_a_clean_dry_run_exits_0_and_prints_the_summary(
 def test_bad_flag_combinations_are_usage_errors(
     source: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["export", str(source), "--segment", "S", "--dry-run", *flags])
-    assert exited.value.code == ExitCode.USAGE
+    code = main(["export", str(source), "--segment", "S", "--dry-run", *flags])
+    assert code == ExitCode.USAGE
     err = capsys.readouterr().err
+    # One line with the fix and a pointer to --help, not argparse's usage block.
+    assert err.count("\n") == 1, err
+    assert err.startswith("autopilot-segments export: error: ")
     assert message in err
-    assert "usage: autopilot-segments export" in err
+    assert err.endswith(" (see autopilot-segments export --help)\n")
+    assert "usage:" not in err
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     pass
 
 from .connect import KEY_ENV
-from .console import PROG
+from .console import PROG, _Console
 
 
 class ExitCode(enum.IntEnum):
@@ -52,8 +52,51 @@ Run `{PROG} demo` to try everything against a local sandbox, no key needed.
 """
 
 
+# The stable `code` of a `--json` error object, by exit status (documented in docs/cli.md). Exit status 2
+# has two: "usage" for the command line itself, "configuration" for what it names (files, mapping, key).
+ERROR_CODES: dict[ExitCode, str] = {
+    ExitCode.REJECTED_ROWS: "rejected_rows",
+    ExitCode.USAGE: "configuration",
+    ExitCode.GUARDRAIL: "guardrail",
+    ExitCode.AUTH: "auth",
+    ExitCode.FAILURE: "failure",
+    ExitCode.INTERRUPTED: "interrupted",
+}
+
+
 class _UsageError(Exception):
-    """A flag combination argparse cannot check by itself; reported like an argparse error (exit 2)."""
+    """A mistake on the command line (argparse's, or a flag combination it cannot check): exit 2.
+
+    `prog` is the command it concerns (`autopilot-segments export`), for the `--help` pointer.
+    """
+
+    def __init__(self, message: str, *, prog: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.prog = prog
+
+
+def _report_usage_error(console: _Console, exc: _UsageError) -> ExitCode:
+    """The one place a usage error is printed: one line with the fix and a pointer to `--help`."""
+    prog = exc.prog or PROG
+    message = f"{exc.message} (see {prog} --help)"
+    return _report_error(console, ExitCode.USAGE, message, code="usage", prog=prog)
+
+
+def _report_error(
+    console: _Console, exit_code: ExitCode, message: str, *, code: str | None = None, prog: str = PROG
+) -> ExitCode:
+    """The one place an error that ends a command is printed; returns the exit status to end with.
+
+    Always one line on stderr, `PROG: error: message`. Under `--json` also, on stdout, the object
+    `{"error": {"code": ..., "message": ..., "exit_code": N}}` (what scripts parse).
+    """
+    message = console.redact(message)
+    if console.json_mode:
+        error = {"code": code or ERROR_CODES.get(exit_code, "failure"), "message": message}
+        console.emit_json({"error": {**error, "exit_code": int(exit_code)}})
+    print(console.redact(f"{prog}: error: {message}"), file=console.stderr, flush=True)
+    return exit_code
 
 
 def _describe_failure(exc: BaseException) -> tuple[ExitCode, str]:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 from .connect import KEY_ENV
 from .console import _Console, _debug_logging
-from .exit_codes import ExitCode, _describe_failure, _UsageError
+from .exit_codes import ExitCode, _describe_failure, _report_error, _report_usage_error, _UsageError
 from .parser import build_parser
 
 
@@ -21,25 +21,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (see `ExitCode`)."""
     parser = build_parser()
     arguments = sys.argv[1:] if argv is None else list(argv)
-    _refuse_key_on_command_line(parser, arguments)
-    args = parser.parse_args(arguments)
-    console = _Console(sys.stdout, sys.stderr, json_mode=bool(getattr(args, "json", False)))
+    # Before parsing succeeds, --json anywhere among the arguments asks for a JSON error object.
+    console = _Console(sys.stdout, sys.stderr, json_mode=_asks_for_json(arguments))
+    try:
+        _refuse_key_on_command_line(parser, arguments)
+        args = parser.parse_args(arguments)
+    except _UsageError as exc:
+        return _report_usage_error(console, exc)
+    console.json_mode = bool(getattr(args, "json", False))
     handler: Callable[[argparse.Namespace, _Console], int] = args.handler
     with _debug_logging(console, args.debug):
         try:
             return int(handler(args, console))
         except _UsageError as exc:
             command_parser: argparse.ArgumentParser = args.command_parser
-            command_parser.error(console.redact(str(exc)))
+            return _report_usage_error(
+                console, _UsageError(exc.message, prog=exc.prog or command_parser.prog)
+            )
         except KeyboardInterrupt:
-            console.error("interrupted")
-            return ExitCode.INTERRUPTED
+            return _report_error(console, ExitCode.INTERRUPTED, "interrupted")
         except Exception as exc:
             code, message = _describe_failure(exc)
             if args.debug:
                 console.stderr.write(console.redact(traceback.format_exc()))
-            console.error(message)
-            return code
+            return _report_error(console, code, message)
+
+
+def _asks_for_json(arguments: Sequence[str]) -> bool:
+    for argument in arguments:
+        if argument == "--":
+            return False
+        if argument == "--json":
+            return True
+    return False
 
 
 def _refuse_key_on_command_line(parser: argparse.ArgumentParser, arguments: Sequence[str]) -> None:

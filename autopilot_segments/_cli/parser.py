@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import difflib
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 from .._version import __version__
 
@@ -16,13 +19,69 @@ from .commands.export import _add_export_arguments
 from .commands.sandbox import _add_sandbox_arguments
 from .connect import KEY_ENV
 from .console import PROG
-from .exit_codes import _EPILOG
+from .exit_codes import _EPILOG, _UsageError
 from .options import _non_negative_int, _positive_float
+
+_REQUIRED = re.compile(r"^the following arguments are required: (?P<names>.+)$")
+_INVALID_CHOICE = re.compile(
+    r"^argument (?P<arg>\S+): invalid choice: '(?P<value>[^']*)' \(choose from (?P<choices>.+)\)$"
+)
+
+
+_ARGUMENT = re.compile(r"^argument (?P<arg>[^:]+): (?P<rest>.+)$", re.DOTALL)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, not the 14-line usage block argparse prints.
+
+    `error()` raises `_UsageError` (never exits): `main()` prints it in one place, as one line with the fix
+    and a pointer to `--help` (or as a JSON error object under `--json`), and exits 2.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self._explain(message), prog=self.prog)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            # Said by the command's own parser, so the `--help` pointer names the command.
+            command_parser = getattr(parsed, "command_parser", self)
+            command_parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _explain(self, message: str) -> str:
+        required = _REQUIRED.match(message)
+        if required:
+            names = required["names"].split(", ")
+            if names == ["COMMAND"]:
+                return f"a command is required: {', '.join(self._commands())}"
+            listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+            return f"{listed} {'is' if len(names) == 1 else 'are'} required"
+        invalid = _INVALID_CHOICE.match(message)
+        if invalid:
+            # Quoted up to Python 3.11 ('keep', 'remove'), bare from 3.12 on (keep, remove).
+            choices = [choice.strip().strip("'") for choice in invalid["choices"].split(",")]
+            what = "command" if invalid["arg"] == "COMMAND" else invalid["arg"]
+            close = difflib.get_close_matches(invalid["value"], choices, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            return f"unknown {what} {invalid['value']!r}: {hint}choose from {', '.join(choices)}"
+        argument = _ARGUMENT.match(message)
+        if argument:
+            return f"{argument['arg']}: {argument['rest']}"
+        return message
+
+    def _commands(self) -> list[str]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return list(action.choices)
+        return []
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (public so the docs and tests can introspect it)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         allow_abbrev=False,
         description="Export customer segments to Autopilot, and inspect an Autopilot account.",
@@ -32,14 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--debug",
         action="store_true",
         help="log every request at DEBUG level to stderr and show tracebacks (the key stays hidden)",
     )
 
-    connection = argparse.ArgumentParser(add_help=False)
+    connection = _Parser(add_help=False)
     group = connection.add_argument_group("connection")
     group.add_argument(
         "--api-key-file",
@@ -73,10 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="retries on connection errors, 429 and 5xx answers (default: 5)",
     )
 
-    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag = _Parser(add_help=False)
     json_flag.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    def add(name: str, help_text: str, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    def add(name: str, help_text: str, parents: list[_Parser]) -> argparse.ArgumentParser:
         sub = commands.add_parser(
             name,
             allow_abbrev=False,

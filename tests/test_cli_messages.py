@@ -1,0 +1,178 @@
+"""What the command says, run as a real subprocess: one-line usage errors, `--json` error objects for every
+error class, and the messages a new user meets (the cap, plurals, field suggestions, the demo)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autopilot_segments._cli import build_parser
+from autopilot_segments.sandbox import Sandbox
+
+KEY_ENV = "AUTOPILOT_API_KEY"
+WRONG_KEY = "0123456789abcdef0123456789abcdef"
+COMMANDS = [
+    name
+    for action in build_parser()._actions
+    if isinstance(action, argparse._SubParsersAction)
+    for name in action.choices
+]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as sb:
+        yield sb
+
+
+def run(*args: str, key: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in os.environ.items() if name not in (KEY_ENV, "AUTOPILOT_BASE_URL")}
+    if key is not None:
+        env[KEY_ENV] = key
+    return subprocess.run(
+        [sys.executable, "-m", "autopilot_segments", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "usage:" not in stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def json_error(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    document = json.loads(result.stdout)
+    assert set(document) == {"error"}, document
+    error: dict[str, Any] = document["error"]
+    assert set(error) == {"code", "message", "exit_code"}
+    assert error["exit_code"] == result.returncode
+    return error
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["export", "vip.csv"],
+            "autopilot-segments export: error: --segment is required (see autopilot-segments export --help)",
+        ),
+        (
+            ["exprot", "vip.csv"],
+            "autopilot-segments: error: unknown command 'exprot': did you mean 'export'? choose from "
+            "{commands} (see autopilot-segments --help)",
+        ),
+        (
+            [],
+            "autopilot-segments: error: a command is required: {commands} (see autopilot-segments --help)",
+        ),
+        (
+            ["ping", "--verbos"],
+            "autopilot-segments ping: error: unrecognized arguments: --verbos "
+            "(see autopilot-segments ping --help)",
+        ),
+        (
+            ["export", "vip.csv", "--segment", "S", "--email-column", "email", "--rate", "0"],
+            "autopilot-segments export: error: --rate: must be > 0, got 0 "
+            "(see autopilot-segments export --help)",
+        ),
+        (
+            ["export", "vip.csv", "--segment", "S", "--on-leave", "remove", "--email-column", "email"],
+            "autopilot-segments export: error: --on-leave remove needs --state FILE: the state remembers "
+            "who was exported, so leavers can be found (see autopilot-segments export --help)",
+        ),
+    ],
+)
+def test_a_usage_error_is_one_line_with_the_fix_and_a_help_pointer(args: list[str], expected: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert one_line(result.stderr) == expected.replace("{commands}", ", ".join(COMMANDS))
+
+
+def test_with_json_a_usage_error_is_a_json_object_on_stdout() -> None:
+    result = run("export", "vip.csv", "--json")
+    assert result.returncode == 2
+    assert json_error(result) == {
+        "code": "usage",
+        "message": "--segment is required (see autopilot-segments export --help)",
+        "exit_code": 2,
+    }
+    assert one_line(result.stderr).startswith("autopilot-segments export: error: --segment is required")
+
+
+def test_with_json_a_refused_key_is_an_auth_error(sandbox: Sandbox) -> None:
+    result = run("ping", "--json", "--base-url", sandbox.url, key=WRONG_KEY)
+    assert result.returncode == 4
+    error = json_error(result)
+    assert error["code"] == "auth"
+    assert error["message"].startswith("the API key was refused")
+    assert WRONG_KEY not in result.stdout + result.stderr
+
+
+def test_with_json_a_guard_rail_is_a_guardrail_error(sandbox: Sandbox, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("email\n", encoding="utf-8")
+    result = run(
+        "export", str(empty), "--segment", "Empty", "--email-column", "email", "--json",
+        "--base-url", sandbox.url, "--no-progress", key=sandbox.api_key,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    error = json_error(result)
+    assert error["code"] == "guardrail"
+    assert "--force" in error["message"]
+
+
+def test_with_json_an_unreachable_api_is_a_failure(tmp_path: Path) -> None:
+    source = tmp_path / "one.csv"
+    source.write_text("email\nada@example.com\n", encoding="utf-8")
+    result = run(
+        "export", str(source), "--segment", "S", "--email-column", "email", "--json", "--no-progress",
+        "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--max-retries", "0", "--timeout", "2",
+        key=WRONG_KEY,
+    )  # fmt: skip
+    assert result.returncode == 5, result.stderr
+    assert json_error(result)["code"] == "failure"
+
+
+def test_with_json_an_unreadable_source_is_a_configuration_error(tmp_path: Path) -> None:
+    result = run(
+        "export", str(tmp_path / "missing.csv"), "--segment", "S", "--email-column", "email", "--json",
+        "--dry-run",
+    )  # fmt: skip
+    assert result.returncode == 2
+    error = json_error(result)
+    assert error["code"] == "configuration"
+    assert "missing.csv" in error["message"]
+    assert one_line(result.stderr).startswith("autopilot-segments: error: ")
+
+
+def test_without_json_stdout_stays_empty_on_an_error(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.csv")
+    result = run("export", missing, "--segment", "S", "--email-column", "e", "--dry-run")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    one_line(result.stderr)
