@@ -38,6 +38,7 @@ from ._incremental import RemovalOutcome, SeenSet, StateFilter, StateSink, remov
 from ._lists import ListResolution, find_list, resolve_list
 from ._members import MemberSet
 from ._membership import ListMembershipDetector, Verdict
+from ._preflight import Preflight, check_custom_fields, describe_conflicts, has_custom_fields
 from ._progress import Progress, ProgressCallback, ProgressSink, load_tqdm
 from ._rejection_log import RejectionLog
 from ._rejections import Rejection
@@ -98,6 +99,8 @@ class _Session:
     started_at: dt.datetime
     start: float
     stats_before: CallStats
+    # The custom-field check, run once just before the first write (list creation or bulk upsert).
+    preflight: Callable[[], None] = lambda: None
 
 
 class Exporter:
@@ -242,8 +245,12 @@ class Exporter:
         with self._open_state() as state:
             return state.history(segment)
 
-    def plan(self, rows: object, *, segment: str) -> ExportReport:
+    def plan(self, rows: object, *, segment: str, check_account: bool = False) -> ExportReport:
         """Dry run: map and validate every row and estimate the API cost. Makes no API call at all.
+
+        With `check_account=True` it makes one read (`GET /contacts/custom_fields`, never a write): a
+        custom field of the mapping that the account defines with another type is reported in
+        `list_note` (an export would stop with `ConfigurationError` before writing anything).
 
         `exported` counts the rows that would be exported; `planned_calls` assumes Autopilot honours
         `_autopilot_list` in bulk calls and the list must be created, `planned_calls_worst` that it
@@ -260,8 +267,8 @@ class Exporter:
         source = rows_of(rows)
         if self.state_path is not None and os.path.exists(self.state_path):
             with self._open_state() as state:
-                return self._plan(source, segment, state)
-        return self._plan(source, segment, None)
+                return self._plan(source, segment, state, check_account)
+        return self._plan(source, segment, None, check_account)
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -279,10 +286,15 @@ class Exporter:
             started_at=self._now(),
             start=self._clock(),
             stats_before=self._client.stats,
+            preflight=Preflight(self._client, self._mapping),
         )
 
     def _plan(
-        self, rows: Iterable[Mapping[str, Any]], segment: str, state: ExportState | None
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        segment: str,
+        state: ExportState | None,
+        check_account: bool = False,
     ) -> ExportReport:
         session = self._session(segment)
         counter, start = session.counter, session.start
@@ -329,11 +341,15 @@ class Exporter:
                     )
         if counter.rows_seen == 0:
             note += "; an export would stop with GuardrailError: the input is empty (force=True overrides)"
+        if check_account:
+            note += _field_check_note(self._client, self._mapping)
         batches = math.ceil(estimate.send / self.batch_size)
+        preflight = 1 if has_custom_fields(self._mapping) else 0  # one read before the first write
         if estimate.state is not None:
             # The list exists: one read, the bulk calls, the removals, and a probe + check if no
             # verdict is remembered.
             calls = 1 + batches + removed + (2 if estimate.send and remembered is None else 0)
+            calls += preflight if estimate.send else 0
             worst = calls + (0 if remembered == "honoured" else estimate.new)
             if estimate.send and remembered is None:
                 # If every probed contact is a member already, the list is read once more: its known
@@ -341,7 +357,9 @@ class Exporter:
                 known = estimate.state.member_count(estimate.list_id)
                 worst += max(1, math.ceil(known / MAX_BATCH_SIZE)) + _PROBES_PER_BATCH - 1
         else:
-            calls = _PLAN_OVERHEAD_CALLS + batches if estimate.send else _PLAN_OVERHEAD_CALLS - 1
+            calls = preflight + (
+                _PLAN_OVERHEAD_CALLS + batches if estimate.send else _PLAN_OVERHEAD_CALLS - 1
+            )
             worst = calls + estimate.send
         rate = self._client.requests_per_second
         return ExportReport(
@@ -388,6 +406,7 @@ class Exporter:
         if first is None and not force:
             raise _empty_input_error(segment)
         items = itertools.chain([] if first is None else [first], items)
+        session.preflight()
         resolution = resolve_list(self._client, segment)
         detector = ListMembershipDetector(list_is_new=resolution.created)
         progress = self._progress_sink(segment, rows)
@@ -435,6 +454,7 @@ class Exporter:
             concurrency=self.concurrency,
             stop_on_error=self.stop_on_error,
             emit=emit,
+            before_first_send=session.preflight,
         )
         try:
             pipeline.feed(items, admit, send_filter, self.batch_size)
@@ -515,6 +535,7 @@ class Exporter:
                         raise _empty_input_error(segment)
                     items = itertools.chain([] if first is None else [first], items)
                 if found is None:
+                    session.preflight()
                     resolution = resolve_list(client, segment, known_absent=True)
                     journal.begin(resolution.list_id)
                 else:
@@ -750,6 +771,21 @@ class _PlanEstimate:
         self._pending = []
 
 
+def _field_check_note(client: Destination, mapping: RowMapper) -> str:
+    """What the preflight would say, for a plan: a conflict, or that the account could not be read."""
+    try:
+        conflicts = check_custom_fields(client, mapping)
+    except FATAL_ERRORS:
+        raise
+    except (APIError, APIConnectionError) as error:
+        return f"; the account's custom fields could not be read to check the mapping ({error})"
+    if not conflicts:
+        return ""
+    return "; an export would stop with ConfigurationError before writing anything: " + describe_conflicts(
+        conflicts
+    )
+
+
 def _already_admitted(item: MappedRow | Rejection) -> MappedRow | None:
     # Second pass of a two-pass export: the first pass counted every row, the spool holds contacts only.
     return cast(MappedRow, item)
@@ -904,6 +940,12 @@ class _ExportRun:
                     rejections.append(_rejection(contact, "rejected_by_api", message))
                 else:
                     acknowledged.append((contact, contact_id))
+        for piece, reason in result.refused:
+            message = (
+                "Autopilot refused the whole batch (its halves failed for the same reason, so it was not "
+                f"split further): {reason}"
+            )
+            rejections.extend(_rejection(contact, "rejected_by_api", message) for contact in piece)
         for contact, error in result.isolated:
             message = f"Autopilot rejected this contact: {error.message}"
             rejections.append(_rejection(contact, "rejected_by_api", message))
@@ -1100,6 +1142,7 @@ class _Pipeline:
     concurrency: int
     stop_on_error: bool
     emit: Callable[[], None]
+    before_first_send: Callable[[], None] | None = None
     stopped_by: str | None = None
     failure: BaseException | None = None
     _pending: dict[Future[_BatchOutcome], Sequence[MappedRow]] = attrs.Factory(dict)
@@ -1166,6 +1209,9 @@ class _Pipeline:
             counter.rejected.append(_rejection(contact, "failed", _NOT_SENT))
 
     def _submit(self, executor: ThreadPoolExecutor, batch: Sequence[MappedRow]) -> None:
+        if self.before_first_send is not None:
+            check, self.before_first_send = self.before_first_send, None
+            check()
         # Twice the workers: the next batch is always ready when a worker frees up, memory stays flat.
         while len(self._pending) >= 2 * self.concurrency:
             self._harvest()

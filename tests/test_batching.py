@@ -137,3 +137,33 @@ def test_detector_assumes_ignored_when_the_budget_runs_out() -> None:
     assert detector.verdict == "ignored"
     assert "unverified" in detector.description
     assert not detector.try_claim()
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**6), min_size=2, max_size=100, unique=True))
+def test_a_batch_whose_halves_fail_for_the_same_reason_is_refused_in_three_calls(items: list[int]) -> None:
+    def send(piece: Sequence[int]) -> None:
+        # Autopilot names the first contact of the request: its position and email differ per piece.
+        raise bad_request(f"Contact 1 \"user{piece[0]}@example.com\": custom field 'Tier' is of type string")
+
+    result = send_with_bisection(items, send)
+    assert result.calls == 3
+    assert result.accepted == []
+    assert result.isolated == []
+    assert [item for piece, _ in result.refused for item in piece] == items
+    (_, message), *_ = [(piece, reason) for piece, reason in result.refused]
+    assert "Tier" in message
+    assert "@" not in message
+
+
+@given(st.lists(st.booleans(), min_size=2, max_size=100))
+def test_halves_failing_for_different_reasons_are_bisected_further(flags: list[bool]) -> None:
+    items = list(enumerate(flags))
+
+    def send(piece: Sequence[tuple[int, bool]]) -> None:
+        bad = [i for i, is_bad in piece if is_bad]
+        if bad:
+            raise bad_request(f"value {bad[0]} is refused")  # names the offending value: reasons differ
+
+    result = send_with_bisection(items, send)
+    assert result.refused == []
+    assert [item[0] for item, _ in result.isolated] == [i for i, is_bad in items if is_bad]

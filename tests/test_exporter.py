@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from _exporting import make_client, make_mapping
+from _exporting import TierDefinedAfterPreflight, make_client, make_mapping
 from hypothesis import given
 from hypothesis import strategies as st
 from werkzeug import Request, Response
@@ -45,11 +45,6 @@ def rows(n: int, *, start: int = 0, tier_every: int = 0) -> list[dict[str, Any]]
     return out
 
 
-def seed_tier_as_text(sb: Sandbox) -> None:
-    """Teach the sandbox that Tier is a string field: integer Tier values are then rejected by the API."""
-    sb.add_contacts([{"Email": "seed@example.org", "custom": {"string--Tier": "gold"}}])
-
-
 def exported_emails(report: ExportReport, source: list[dict[str, Any]]) -> set[str]:
     """Lower-cased emails of the rows the report calls exported (every row not rejected)."""
     rejected = {r.row for r in report.rejected}
@@ -82,9 +77,10 @@ def test_export_creates_the_list_and_every_valid_row_ends_on_it() -> None:
         assert report.counts["duplicate_email"] == 1
         assert report.counts["missing_email"] == 1
         assert_invariant(report, len(source))
-        # Honoured _autopilot_list: bulk calls plus a small constant (lists, create, re-read, 1 check).
+        # Honoured _autopilot_list: bulk calls plus a small constant (the custom-field preflight, lists,
+        # create, re-read, 1 check).
         assert report.api_calls == len(sb.requests)
-        assert report.api_calls <= math.ceil(250 / 100) + 4
+        assert report.api_calls <= math.ceil(250 / 100) + 5
         assert len(paths(sb, "POST", "/contacts")) == 3
         assert "honoured" in report.list_membership
         first = sb.contacts["user0@example.com"]
@@ -97,8 +93,8 @@ def test_every_ambiguity_mode_gives_the_same_list(bulk_list: Any, bulk_invalid: 
     source = rows(60, tier_every=7)  # rows 0, 7, 14, ... carry an integer Tier: the API refuses them
     offenders = {str(r["Email"]).lower() for r in source if r["tier"] is not None}
     with Sandbox(bulk_list=bulk_list, bulk_invalid=bulk_invalid) as sb:
-        seed_tier_as_text(sb)
-        report = Exporter(make_client(sb), make_mapping(), batch_size=25).export(source, segment=SEGMENT)
+        client = TierDefinedAfterPreflight(sb)
+        report = Exporter(client, make_mapping(), batch_size=25).export(source, segment=SEGMENT)
         assert report.list_id is not None
         members = sb.list_members(report.list_id)
         assert members == exported_emails(report, source)
@@ -118,8 +114,8 @@ def test_bisection_isolates_one_offender_in_a_full_batch_cheaply() -> None:
     source = rows(100)
     source[37]["tier"] = 5
     with Sandbox(bulk_invalid="reject") as sb:
-        seed_tier_as_text(sb)
-        report = Exporter(make_client(sb), make_mapping()).export(source, segment=SEGMENT)
+        client = TierDefinedAfterPreflight(sb)
+        report = Exporter(client, make_mapping()).export(source, segment=SEGMENT)
         assert [r.row for r in report.rejected] == [38]
         assert report.rejected[0].reason == "rejected_by_api"
         assert report.exported == 99
@@ -223,8 +219,8 @@ def test_a_stateless_rerun_of_an_unchanged_segment_costs_the_bulk_calls_and_one_
         assert adds(sb, before) == []
         pages = len(paths(sb, "GET", f"/list/{first.list_id}/contacts"))
         assert pages == math.ceil(420 / 100)
-        # Lists, up to 3 probes, the bulk calls, the list read; no check: nobody new was exported.
-        assert again.api_calls == len(sb.requests) - before <= 1 + 3 + 2 * math.ceil(420 / 100)
+        # Preflight, lists, up to 3 probes, the bulk calls, the list read; no check: nobody new exported.
+        assert again.api_calls == len(sb.requests) - before <= 1 + 1 + 3 + 2 * math.ceil(420 / 100)
         assert "already members" in again.list_membership
 
 
@@ -347,7 +343,9 @@ def test_a_wrong_key_aborts_before_anything_is_written() -> None:
         client = AutopilotClient("0" * 32, base_url=sb.url, requests_per_second=10_000.0)
         with pytest.raises(AuthenticationError):
             Exporter(client, make_mapping()).export(rows(10), segment=SEGMENT)
-        assert [(r.method, r.path, r.status) for r in sb.requests] == [("GET", "/lists", 401)]
+        # The first call (the custom-field preflight, a read) is answered 401: nothing else is sent.
+        first = ("GET", "/contacts/custom_fields", 401)
+        assert [(r.method, r.path, r.status) for r in sb.requests] == [first]
         assert sb.lists == []
 
 
@@ -424,7 +422,7 @@ def test_plan_writes_nothing_and_estimates_the_cost() -> None:
         assert report.exported == 200
         assert report.counts["over_limit"] == 50
         assert report.counts["invalid_email"] == 1
-        assert report.planned_calls == 2 + 4
+        assert report.planned_calls == 2 + 4 + 1  # bulk calls, list calls and check, the preflight
         assert report.planned_calls_worst == report.planned_calls + 200
         assert report.planned_min_duration == pytest.approx(report.planned_calls / 5.0)
         assert "would export" in report.summary()

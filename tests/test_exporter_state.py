@@ -107,7 +107,8 @@ def test_a_rerun_sends_only_new_and_changed_contacts_and_keeps_leavers(state_pat
         )
         # The verdict is remembered: no probe, no check, no per-contact add; just the bulk calls.
         assert calls(sb, before).count(("GET", "/lists")) == 1
-        assert len(calls(sb, before)) == 1 + math.ceil(25 / 10)
+        # (and the custom-field preflight before the first write)
+        assert len(calls(sb, before)) == 1 + 1 + math.ceil(25 / 10)
         assert sb.list_members(first.list_id) == {email(i) for i in range(115)}  # leavers kept
         assert sb.contacts[email(25)]["custom_fields"][0]["value"] == 2
 
@@ -364,7 +365,7 @@ def test_plan_with_state_reports_unchanged_and_removals_without_any_call(state_p
         assert (plan.exported, plan.unchanged, plan.removed) == (2, 15, 5)
         assert plan.dry_run
         assert "GuardrailError" not in plan.list_note
-        assert plan.planned_calls == 1 + 1 + 5
+        assert plan.planned_calls == 1 + 1 + 5 + 1  # ... and the custom-field preflight
         mass = planner.plan(rows(range(3)), segment=SEGMENT)
         assert mass.removed == 17
         assert "GuardrailError" in mass.list_note

@@ -18,6 +18,7 @@ from ._faults import FaultPlan
 from ._recording import RecordedRequest
 from ._server import SandboxHTTPServer
 from ._settings import BulkInvalid, BulkList, DeleteStatus, DuplicateList, ErrorStyle, HookStyle, Settings
+from ._validation import CUSTOM_TYPES
 
 __all__ = ["Sandbox"]
 
@@ -245,6 +246,18 @@ class Sandbox:
                 ids.append(record.contact_id)
             store.upsert_counts += Counter()  # drop the zero entries left by seeding
             return ids
+
+    def add_custom_field(self, name: str, field_type: str) -> None:
+        """Define a custom field on the account (as if a contact had stored it first); keeps a first type.
+
+        `GET /contacts/custom_fields` lists it, and upserts that send another type for it get a 400.
+        """
+        if field_type not in CUSTOM_TYPES:
+            raise ValueError(f"field_type must be one of {', '.join(CUSTOM_TYPES)}, got {field_type!r}")
+        if not isinstance(name, str) or not name.strip() or "--" in name:
+            raise ValueError(f"a custom field name must be a non-empty string without '--', got {name!r}")
+        with self._app.lock:
+            self._app.store.field_types.setdefault(name, field_type)
 
     def create_list(self, title: str) -> str:
         """Create a list (duplicates allowed: this is seeding, not the API) and return its list_id."""
