@@ -1,14 +1,23 @@
-"""`RateLimiter`: a thread-safe sliding-window limiter shared by everything that uses one client.
+"""`RateLimiter`: even pacing of request starts (GCRA), shared by everything that uses one client.
 
-Autopilot counts request *starts* per second per account, so the limiter does too: it keeps the start
-times of the most recent requests and never lets more than `rate` of them fall in any one-second window.
-Each caller reserves its own start time under a lock and then sleeps outside it, so waiting threads are
-served first come, first served and never spin.
+Autopilot counts request *starts* per second per account. The limiter spaces them evenly: one start
+every `interval` seconds, where `interval` is `(1 + margin) / r` and `r` is the configured rate (its
+whole part for rates of one per second or more, so that no one-second window ever holds more than the
+configured number of starts, also for fractional rates). It keeps one number, the earliest start of the
+next request (GCRA's "theoretical arrival time"), set to one interval after the instant the previous
+request really started. Idle time is never saved up, so there are no bursts: the first request starts
+at once, every other one at least one interval after the one before it. Callers take turns, first come,
+first served; only the next in line sleeps, and a caller that wakes up late pushes the ones after it
+back rather than letting two starts come closer than one interval.
 
-After a 429 the whole client backs off: every thread pauses until the server's `Retry-After` (or a
-one-window cool-down) has passed, and the effective rate is halved (at most once per window, so a burst
-of 429s counts once); it doubles back towards the configured rate after each quiet `recovery` period
-without another 429.
+429s (Autopilot says we were too fast, or just says so at random):
+
+- `Retry-After` is honoured: no request starts until it has passed, whoever is waiting.
+- The rate is halved, once per penalty window (the `Retry-After` period, at least one second), not
+  once per 429: a wave of 429s from requests that were in flight together is one signal.
+- It never drops below `floor` x the configured rate (half by default).
+- It doubles back after each `recovery` seconds (5 by default) without a 429, counted from the later of
+  the last 429 and the end of its `Retry-After`; from the default floor that is one step.
 """
 
 from __future__ import annotations
@@ -16,26 +25,30 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 __all__ = ["RateLimiter"]
 
 _WINDOW = 1.0
-# Server and client clocks see a request at slightly different instants; a small margin keeps a
-# burst that is exactly on the limit from being counted as one request too many on the server side.
-# It costs margin / (1 + margin) of the throughput (2% at 20 ms), so it is kept small: measured on
-# loopback under load, 20 ms gave no 429s (benchmarks/bench_export.py).
-_DEFAULT_MARGIN = 0.02
-_DEFAULT_RECOVERY = 10.0
+# Server and client clocks see a request at slightly different instants (thread wake-ups, the GIL,
+# the network), so the limiter spaces starts a little wider than 1/rate: `margin` seconds more per
+# one-second window. It costs margin / (1 + margin) of the throughput (0.2% at the default 2 ms).
+_DEFAULT_MARGIN = 0.002
+_DEFAULT_RECOVERY = 5.0
+_DEFAULT_FLOOR = 0.5
+
+
+def _positive(value: float) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
 
 
 class RateLimiter:
-    """Never more than `rate` request starts in any one-second sliding window, across all threads.
+    """One request start every `1/rate` seconds at most, evenly spaced, across all threads.
 
     `acquire()` blocks until the caller may start a request. `note_rate_limited(retry_after)` tells
-    the limiter the server answered 429, which pauses every caller and lowers the rate for a while.
-    `clock` and `sleep` are injectable so the exact behaviour can be tested without real waiting.
+    the limiter the server answered 429: every caller waits out `retry_after`, and the rate is lowered
+    for a while (never below `floor` x `rate`). `clock` and `sleep` are injectable so the exact
+    behaviour can be tested without real waiting.
     """
 
     def __init__(
@@ -46,27 +59,44 @@ class RateLimiter:
         sleep: Callable[[float], None] = time.sleep,
         margin: float = _DEFAULT_MARGIN,
         recovery: float = _DEFAULT_RECOVERY,
+        floor: float = _DEFAULT_FLOOR,
     ) -> None:
-        if not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
+        if not _positive(rate):
             raise ValueError(f"rate must be a positive number of requests per second, got {rate!r}")
-        if margin < 0 or recovery <= 0:
+        if not (margin >= 0 and _positive(recovery)):
             raise ValueError("margin must be >= 0 and recovery > 0")
+        if not (_positive(floor) and floor <= 1):
+            raise ValueError(f"floor must be a fraction of the rate in (0, 1], got {floor!r}")
         self._rate = float(rate)
         self._clock = clock
         self._sleep = sleep
         self._margin = float(margin)
         self._recovery = float(recovery)
+        self._floor = float(floor) * self._rate
+        # Whole starts per second for rates >= 1 (2.5 r/s is paced at 2: 3 starts at 0, 0.4 and 0.8 s
+        # would put 3 in one second); rates below 1 are paced exactly.
+        self._ceiling = float(math.floor(self._rate)) if self._rate >= 1 else self._rate
         self._lock = threading.Lock()
-        # Reserved start times, ascending. Only the last `capacity` ones can ever matter.
-        self._starts: deque[float] = deque(maxlen=self._capacity_for(self._rate))
+        # Callers take turns (tickets): only the next one in line waits for a start time, and the one
+        # after it is only told its start once that one has really begun.
+        self._turns = threading.Condition(threading.Lock())
+        self._issued = 0
+        self._serving = 0
+        self._next = -math.inf  # the earliest instant the next request may start
         self._effective_rate = self._rate
         self._paused_until = -math.inf
-        self._last_change = -math.inf
+        self._penalty_until = -math.inf  # a 429 before this instant belongs to the last penalty
+        self._quiet_since = -math.inf  # recovery counts from here
 
     @property
     def rate(self) -> float:
         """The configured rate (requests per second)."""
         return self._rate
+
+    @property
+    def floor(self) -> float:
+        """The lowest rate 429s can push the limiter to (requests per second)."""
+        return self._floor
 
     @property
     def effective_rate(self) -> float:
@@ -75,57 +105,64 @@ class RateLimiter:
             self._recover(self._clock())
             return self._effective_rate
 
-    @staticmethod
-    def _capacity_for(rate: float) -> int:
-        return max(1, math.floor(rate))
+    @property
+    def interval(self) -> float:
+        """Seconds between two request starts at the current effective rate."""
+        with self._lock:
+            self._recover(self._clock())
+            return self._interval()
 
-    def _window_for(self, rate: float) -> float:
-        # With n = floor(rate) starts per window of n/rate (at least one second), no one-second window
-        # ever holds more than `rate` starts, also for fractional rates (0.5 r/s -> 1 per 2 s).
-        return max(_WINDOW, self._capacity_for(rate) / rate) + self._margin
+    def _interval(self) -> float:
+        return (1.0 + self._margin) / min(self._effective_rate, self._ceiling)
 
     def _recover(self, now: float) -> None:
-        while self._effective_rate < self._rate and now - self._last_change >= self._recovery:
+        while self._effective_rate < self._rate and now - self._quiet_since >= self._recovery:
             self._effective_rate = min(self._rate, self._effective_rate * 2)
-            self._last_change += self._recovery
-
-    def reserve(self) -> float:
-        """Reserve the next start time and return how long the caller must wait for it (seconds)."""
-        with self._lock:
-            now = self._clock()
-            self._recover(now)
-            capacity = self._capacity_for(self._effective_rate)
-            window = self._window_for(self._effective_rate)
-            start = max(now, self._paused_until)
-            if self._starts:
-                start = max(start, self._starts[-1])  # keep reservations ordered
-            if len(self._starts) >= capacity:
-                start = max(start, self._starts[-capacity] + window)
-            self._starts.append(start)
-            return start - now
+            self._quiet_since += self._recovery
 
     def acquire(self) -> None:
-        """Block until the caller may start one request."""
-        wait = self.reserve()
-        if wait > 0:
-            self._sleep(wait)
+        """Block until the caller may start one request (first come, first served)."""
+        with self._turns:
+            ticket = self._issued
+            self._issued += 1
+            while ticket != self._serving:
+                self._turns.wait()
+        try:
+            # This caller is next: wait for its start, then record when it really began, so that a
+            # late wake-up delays the callers after it instead of squeezing them closer together.
+            while True:
+                with self._lock:
+                    now = self._clock()
+                    self._recover(now)
+                    start = max(self._next, self._paused_until)
+                    if start <= now:
+                        self._next = now + self._interval()
+                        return
+                self._sleep(start - now)
+        finally:
+            with self._turns:
+                self._serving += 1
+                self._turns.notify_all()
 
     def note_rate_limited(self, retry_after: float | None = None) -> None:
-        """The server answered 429: pause every caller and halve the effective rate for a while.
+        """The server answered 429: wait out `retry_after` (seconds, already capped) and slow down.
 
-        `retry_after` (seconds, already capped by the caller) is how long the server asked us to wait;
-        without it the pause is one window.
+        The first 429 of a penalty window (its `retry_after`, at least one second) halves the effective
+        rate, down to the floor; later ones in the same window only extend the pause they ask for.
         """
         with self._lock:
             now = self._clock()
-            pause = retry_after if retry_after is not None and retry_after > 0 else _WINDOW
-            self._paused_until = max(self._paused_until, now + pause)
-            # A burst of 429s from requests that were all in flight together is one signal, not many:
-            # halve at most once per window, or eight threads would take the rate to the floor at once.
-            if now - self._last_change >= self._window_for(self._effective_rate):
-                floor = min(self._rate, 1.0)
-                self._effective_rate = max(floor, self._effective_rate / 2)
-            self._last_change = now
+            pause = retry_after if retry_after is not None and retry_after > 0 else 0.0
+            if now >= self._penalty_until:
+                self._recover(now)
+                self._effective_rate = max(self._floor, self._effective_rate / 2)
+                self._penalty_until = now + max(pause, _WINDOW)
+            if pause > 0:
+                self._paused_until = max(self._paused_until, now + pause)
+            self._quiet_since = max(now, self._paused_until)
 
     def __repr__(self) -> str:
-        return f"RateLimiter(rate={self._rate!r}, effective_rate={self._effective_rate!r})"
+        return (
+            f"RateLimiter(rate={self._rate!r}, effective_rate={self._effective_rate!r}, "
+            f"floor={self._floor!r})"
+        )

@@ -6,13 +6,18 @@ For each rate (requests/second, enforced by the sandbox and by the client's limi
 process and against one sandbox per run:
 
 - `Exporter` with its default concurrency (auto: enough in flight for the rate at 0.5 s latency);
+- the same with the windowed limiter of earlier versions (`_old_limiter.py`: `rate` starts per 1.02 s
+  window, sent as bursts) in place of the even pacer, as the pacing baseline;
 - `Exporter` with `concurrency=4` (the fixed default of earlier designs), to show what in-flight means;
 - a naive sequential bulk loop: `upsert_contacts` of 100 at a time, one after the other;
 - a naive loop of single `POST /contact` calls, capped to a few dozen contacts and extrapolated.
 
 The floor is 100 contacts x rate per second (every request a full bulk upsert, nothing else). Figures:
 contacts/s end to end (list lookup, create and membership check included) and in steady state (rate of
-bulk request starts as the sandbox saw them x 100), each as a fraction of the floor, plus the 429s seen.
+bulk request starts as the sandbox saw them x 100), each as a fraction of the floor, plus the 429s seen
+and "max/s": the most request starts (of any kind) the sandbox saw in any one second of its clock (a
+sliding window [t, t + 1 s), what a strict sliding-window rate limit counts); it must never exceed the
+rate.
 
 Then the memory of `Exporter.plan()` (a dry run: every row mapped and validated, no API call) over
 `--memory-rows` lazily generated rows: the peak RSS of a fresh process before and after the plan, with
@@ -35,7 +40,16 @@ from autopilot_segments import AutopilotClient, CustomField, Exporter, FieldMapp
 from autopilot_segments._synthetic import generate_rows
 from autopilot_segments.sandbox import Sandbox
 
+from _old_limiter import WindowedRateLimiter  # isort: skip (a sibling script module)
+
 LATENCY = 0.25
+RUNS = {
+    "auto": "Exporter (auto concurrency)",
+    "windowed": "Exporter, old windowed limiter",
+    "four": "Exporter (concurrency=4)",
+    "bulk": "naive sequential bulk loop",
+    "single": "naive single POST /contact",
+}
 
 
 def mapping() -> FieldMapping:
@@ -70,9 +84,18 @@ def too_many(sb: Sandbox) -> int:
     return sum(1 for r in sb.requests if r.status == 429)
 
 
-def run_exporter(rate: float, n: int, concurrency: int | None) -> dict[str, Any]:
+def use_windowed_limiter(client: AutopilotClient, rate: float) -> None:
+    """Swap the client's pacer for the old windowed limiter (first calls and retries alike)."""
+    old = WindowedRateLimiter(rate)
+    client._limiter = old  # type: ignore[assignment]
+    client._transport._replaying.max_retries.hooks.limiter = old  # type: ignore[attr-defined]
+
+
+def run_exporter(rate: float, n: int, concurrency: int | None, *, windowed: bool = False) -> dict[str, Any]:
     with Sandbox(rate_limit=rate, latency=LATENCY, record_bodies=False) as sb:
         client = client_for(sb, rate)
+        if windowed:
+            use_windowed_limiter(client, rate)
         exporter = Exporter(client, mapping(), concurrency=concurrency)
         started = time.perf_counter()
         report = exporter.export(rows(n), segment="Benchmark")
@@ -86,6 +109,7 @@ def run_exporter(rate: float, n: int, concurrency: int | None) -> dict[str, Any]
             "calls": report.api_calls,
             "429": too_many(sb),
             "in_flight": exporter.concurrency,
+            "max_per_s": sb.busiest_second(),
             "note": "",
         }
 
@@ -106,6 +130,7 @@ def run_naive_bulk(rate: float, n: int) -> dict[str, Any]:
             "calls": client.stats.requests,
             "429": too_many(sb),
             "in_flight": 1,
+            "max_per_s": sb.busiest_second(),
             "note": "",
         }
 
@@ -126,8 +151,21 @@ def run_naive_single(rate: float, n: int) -> dict[str, Any]:
             "calls": client.stats.requests,
             "429": too_many(sb),
             "in_flight": 1,
+            "max_per_s": sb.busiest_second(),
             "note": "capped",
         }
+
+
+def run_named(key: str, rate: float, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    if key == "auto":
+        return run_exporter(rate, n, None)
+    if key == "windowed":
+        return run_exporter(rate, n, None, windowed=True)
+    if key == "four":
+        return run_exporter(rate, n, 4)
+    if key == "bulk":
+        return run_naive_bulk(rate, args.naive_bulk)
+    return run_naive_single(rate, args.naive_single)
 
 
 def peak_rss_mib() -> float:
@@ -175,6 +213,10 @@ def main() -> None:
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--memory-cap", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--only-memory", action="store_true", help="skip the throughput runs")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the memory runs")
+    parser.add_argument(
+        "--runs", nargs="+", default=list(RUNS), choices=list(RUNS), help="which throughput runs to make"
+    )
     args = parser.parse_args()
     if args.memory_child is not None:
         memory_child(args.memory_child, args.memory_cap or None)
@@ -182,7 +224,7 @@ def main() -> None:
 
     print(f"Python {platform.python_version()} on {platform.machine()}, sandbox latency {LATENCY} s/request")
     header = (
-        f"{'rate':>5} {'run':<28} {'contacts':>8} {'in flight':>9} {'calls':>6} {'429s':>5} "
+        f"{'rate':>5} {'run':<30} {'contacts':>8} {'in flight':>9} {'calls':>6} {'429s':>5} {'max/s':>5} "
         f"{'contacts/s':>10} {'of floor':>8} {'steady/s':>9} {'of floor':>8}"
     )
     print(header)
@@ -191,27 +233,24 @@ def main() -> None:
         floor = 100 * rate
         # Same duration at every rate: 20,000 contacts at 5 r/s is a 40 s floor.
         n = int(args.contacts * rate / 5.0)
-        runs = [
-            ("Exporter (auto concurrency)", run_exporter(rate, n, None)),
-            ("Exporter (concurrency=4)", run_exporter(rate, n, 4)),
-            ("naive sequential bulk loop", run_naive_bulk(rate, args.naive_bulk)),
-            ("naive single POST /contact", run_naive_single(rate, args.naive_single)),
-        ]
+        runs = [(RUNS[key], run_named(key, rate, n, args)) for key in args.runs]
         for name, r in runs:
             steady = r["steady"]
             steady_text = "-" if math.isnan(steady) else f"{steady:9.1f}"
             steady_floor = "-" if math.isnan(steady) else f"{steady / floor:8.1%}"
             print(
-                f"{rate:5g} {name:<28} {r['contacts']:8,} {r['in_flight']:9} {r['calls']:6} {r['429']:5} "
+                f"{rate:5g} {name:<30} {r['contacts']:8,} {r['in_flight']:9} {r['calls']:6} {r['429']:5} "
+                f"{r['max_per_s']:5} "
                 f"{r['end_to_end']:10.1f} {r['end_to_end'] / floor:8.1%} {steady_text:>9} {steady_floor:>8}"
             )
-        single = runs[-1][1]
-        print(
-            f"      (single-call loop capped at {single['contacts']} contacts; extrapolated, "
-            f"{args.contacts:,} contacts would take {args.contacts / single['end_to_end'] / 60:,.0f} min)"
-        )
+        if "single" in args.runs:
+            single = runs[-1][1]
+            print(
+                f"      (single-call loop capped at {single['contacts']} contacts; extrapolated, "
+                f"{args.contacts:,} contacts would take {args.contacts / single['end_to_end'] / 60:,.0f} min)"
+            )
     print()
-    for cap in (None, 100_000):
+    for cap in () if args.skip_memory else (None, 100_000):
         before, after, seconds, exported = memory_of_plan(args.memory_rows, cap)
         what = (
             "no cap" if cap is None else f"max_profiles={cap:,}: {args.memory_rows - exported:,} over_limit"

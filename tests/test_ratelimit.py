@@ -1,7 +1,8 @@
-"""RateLimiter: exact behaviour under a fake clock, the window property, 429 slow-down and recovery."""
+"""RateLimiter: even pacing under a fake clock, the window property, 429 slow-down, floor and recovery."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -29,45 +30,86 @@ def _max_in_window(starts: list[float], window: float = 1.0) -> int:
     return best
 
 
-def test_first_rate_requests_start_immediately_then_the_next_waits_a_full_window() -> None:
-    fake = FakeTime()
-    limiter = _limiter(5, fake)
+def _starts(limiter: RateLimiter, fake: FakeTime, n: int) -> list[float]:
     starts = []
-    for _ in range(6):
+    for _ in range(n):
         limiter.acquire()
         starts.append(fake.now)
-    assert starts[:5] == [1000.0] * 5
-    assert starts[5] == pytest.approx(1001.0)
-    assert fake.sleeps == [pytest.approx(1.0)]
+    return starts
 
 
-def test_margin_is_added_to_the_window() -> None:
+def test_starts_are_spaced_exactly_one_interval_apart() -> None:
     fake = FakeTime()
-    limiter = _limiter(2, fake, margin=0.05)
-    for _ in range(3):
-        limiter.acquire()
-    assert fake.now == pytest.approx(1001.05)
+    starts = _starts(_limiter(5, fake), fake, 12)
+    assert starts[0] == 1000.0  # the first request starts at once
+    assert [b - a for a, b in itertools.pairwise(starts)] == [pytest.approx(0.2, abs=1e-9)] * 11
+    assert _max_in_window(starts) == 5
 
 
-def test_fractional_rate_below_one_spaces_requests_out() -> None:
+def test_callers_arriving_together_get_one_start_each_interval_not_a_burst() -> None:
+    # Eight workers asking at the same instant (the first wave of an export): only the first one
+    # starts at once; the wave is spread over 8 intervals instead of sent as one burst. Only the
+    # caller next in line ever sleeps, so one fake clock serves all the threads.
     fake = FakeTime()
-    limiter = _limiter(0.5, fake)
-    starts = []
-    for _ in range(3):
+    limiter = _limiter(20, fake)
+    starts: list[float] = []
+    lock = threading.Lock()
+    gate = threading.Barrier(8)
+
+    def worker() -> None:
+        gate.wait()
         limiter.acquire()
-        starts.append(fake.now)
-    assert starts == [pytest.approx(1000.0), pytest.approx(1002.0), pytest.approx(1004.0)]
+        with lock:
+            starts.append(fake.now)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(starts) == [pytest.approx(1000 + i * 0.05, abs=1e-9) for i in range(8)]
 
 
-def test_idle_time_frees_the_window() -> None:
+def test_a_late_wake_up_pushes_the_next_start_back_instead_of_squeezing_it() -> None:
     fake = FakeTime()
-    limiter = _limiter(3, fake)
-    for _ in range(3):
-        limiter.acquire()
-    fake.advance(1.5)
-    for _ in range(3):
-        limiter.acquire()
-    assert fake.sleeps == []
+    late = [0.03]
+
+    def oversleep(seconds: float) -> None:
+        fake.sleep(seconds + (late.pop() if late else 0.0))
+
+    limiter = RateLimiter(5, clock=fake.clock, sleep=oversleep, margin=0.0)
+    starts = _starts(limiter, fake, 3)
+    assert starts == [1000.0, pytest.approx(1000.23), pytest.approx(1000.43)]
+
+
+def test_margin_widens_the_interval() -> None:
+    fake = FakeTime()
+    starts = _starts(_limiter(2, fake, margin=0.05), fake, 3)
+    assert starts == [1000.0, pytest.approx(1000.525), pytest.approx(1001.05)]
+
+
+def test_the_default_margin_is_small() -> None:
+    limiter = RateLimiter(5)
+    assert limiter.interval == pytest.approx(0.2 * 1.002)
+
+
+@pytest.mark.parametrize(("rate", "interval"), [(0.5, 2.0), (1.0, 1.0), (2.5, 0.5), (7.5, 1 / 7)])
+def test_fractional_rates_are_paced_so_that_no_second_holds_more_than_the_rate(
+    rate: float, interval: float
+) -> None:
+    fake = FakeTime()
+    starts = _starts(_limiter(rate, fake), fake, 10)
+    assert [b - a for a, b in itertools.pairwise(starts)] == [pytest.approx(interval)] * 9
+
+
+def test_idle_time_is_not_saved_up_for_a_burst() -> None:
+    fake = FakeTime()
+    limiter = _limiter(4, fake)
+    _starts(limiter, fake, 3)
+    fake.advance(10.0)
+    before = fake.now
+    starts = _starts(limiter, fake, 3)
+    assert starts == [before, pytest.approx(before + 0.25), pytest.approx(before + 0.5)]
 
 
 @settings(max_examples=150, deadline=None)
@@ -85,77 +127,100 @@ def test_never_more_than_rate_starts_in_any_one_second_window(rate: float, gaps:
         starts.append(fake.now)
     assert starts == sorted(starts)
     assert _max_in_window(starts) <= max(1, math.floor(rate))
-    if rate < 1:  # below one per second the requests are spaced 1/rate apart
-        assert _max_in_window(starts, 1 / rate) <= 1
+    spacing = 1 / rate if rate < 1 else 1 / math.floor(rate)
+    assert all(b - a >= spacing - 1e-9 for a, b in itertools.pairwise(starts))
 
 
 @settings(max_examples=100, deadline=None)
-@given(gaps=st.lists(st.floats(min_value=0.0, max_value=0.3), min_size=1, max_size=40))
-def test_a_request_never_waits_when_the_window_has_room(gaps: list[float]) -> None:
-    # The limiter is not needlessly slow: a start is delayed only when `rate` starts are already
-    # within the last window.
+@given(gaps=st.lists(st.floats(min_value=0.0, max_value=0.6), min_size=1, max_size=40))
+def test_a_request_waits_only_as_long_as_the_spacing_requires(gaps: list[float]) -> None:
+    # The limiter is not needlessly slow: a start is delayed only until one interval after the
+    # previous one.
     fake = FakeTime()
     limiter = _limiter(4, fake)
     starts: list[float] = []
     for gap in gaps:
         fake.advance(gap)
         before = fake.now
-        recent = [s for s in starts if s > before - 1.0]
         limiter.acquire()
-        if len(recent) < 4:
-            assert fake.now == before
+        expected = before if not starts else max(before, starts[-1] + 0.25)
+        assert fake.now == pytest.approx(expected)
         starts.append(fake.now)
 
 
-def test_429_pauses_for_retry_after_and_halves_the_rate_then_recovers() -> None:
+def test_a_429_halves_the_rate_once_per_retry_after_window_and_everyone_waits_it_out() -> None:
     fake = FakeTime()
-    limiter = _limiter(8, fake, recovery=10.0)
+    limiter = _limiter(8, fake, recovery=5.0)
     limiter.acquire()
     limiter.note_rate_limited(retry_after=3.0)
     assert limiter.effective_rate == 4
-    limiter.acquire()
-    assert fake.now == pytest.approx(1003.0)  # everyone waits out the Retry-After
-    # at the halved rate only 4 starts fit in a window
-    starts = [fake.now]
-    for _ in range(4):
-        limiter.acquire()
-        starts.append(fake.now)
-    assert _max_in_window(starts) == 4
-    assert starts[-1] == pytest.approx(starts[0] + 1.0)
-    fake.advance(10.0)
-    assert limiter.effective_rate == 8
-    limiter.note_rate_limited(None)
-    limiter.note_rate_limited(None)  # same burst: counted once
-    assert limiter.effective_rate == 4
     fake.advance(1.0)
-    limiter.note_rate_limited(None)
-    assert limiter.effective_rate == 2
-    fake.advance(10.0)
+    limiter.note_rate_limited(retry_after=3.0)  # same window: no second penalty, the pause extends
+    limiter.note_rate_limited(retry_after=3.0)
     assert limiter.effective_rate == 4
-    fake.advance(10.0)
-    assert limiter.effective_rate == 8
-    fake.advance(100.0)
-    assert limiter.effective_rate == 8  # never above the configured rate
-
-
-def test_429_without_retry_after_pauses_one_window() -> None:
-    fake = FakeTime()
-    limiter = _limiter(5, fake)
-    limiter.note_rate_limited(None)
     limiter.acquire()
-    assert fake.now == pytest.approx(1001.0)
+    assert fake.now == pytest.approx(1004.0)  # everyone waits out the latest Retry-After
+    starts = [fake.now, *_starts(limiter, fake, 4)]
+    assert [b - a for a, b in itertools.pairwise(starts)] == [pytest.approx(0.25)] * 4  # at the halved rate
 
 
-def test_rate_never_drops_below_one_per_second_or_the_configured_rate() -> None:
+def test_429s_without_retry_after_count_once_per_second_and_do_not_pause() -> None:
     fake = FakeTime()
-    fast = _limiter(5, fake)
-    slow = _limiter(0.5, fake)
-    for _ in range(10):
-        fast.note_rate_limited(0)
-        slow.note_rate_limited(0)
-        fake.advance(3.0)
-    assert fast.effective_rate == 1.0
-    assert slow.effective_rate == 0.5
+    limiter = _limiter(8, fake)
+    limiter.note_rate_limited(None)
+    limiter.note_rate_limited(None)  # the same wave
+    assert limiter.effective_rate == 4
+    before = fake.now
+    limiter.acquire()
+    assert fake.now == before
+
+
+def test_the_rate_never_drops_below_the_floor_however_many_429s() -> None:
+    fake = FakeTime()
+    default = _limiter(5, fake)
+    lower = _limiter(5, fake, floor=0.2)
+    for _ in range(20):
+        default.note_rate_limited(0)
+        lower.note_rate_limited(0)
+        fake.advance(1.5)
+        assert default.effective_rate >= 2.5
+    assert default.floor == 2.5
+    assert default.effective_rate == 2.5
+    assert lower.effective_rate == 1.0
+    assert default.interval == pytest.approx(0.4)
+
+
+def test_the_full_rate_returns_recovery_seconds_after_the_429s_stop() -> None:
+    fake = FakeTime()
+    limiter = _limiter(5, fake, recovery=5.0)
+    for _ in range(6):
+        limiter.note_rate_limited(2.0)
+        fake.advance(2.5)
+    last_quiet = fake.now - 2.5 + 2.0  # the end of the last Retry-After
+    fake.now = last_quiet + 4.99
+    assert limiter.effective_rate == 2.5
+    fake.now = last_quiet + 5.0
+    assert limiter.effective_rate == 5.0
+    fake.advance(100.0)
+    assert limiter.effective_rate == 5.0  # never above the configured rate
+
+
+def test_a_caller_already_waiting_when_a_429_arrives_waits_out_its_retry_after() -> None:
+    # A worker already sleeping towards its start when another one meets a 429 with Retry-After
+    # must not start inside the pause.
+    fake = FakeTime()
+    met_429: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        fake.sleep(seconds)
+        if not met_429:
+            met_429.append(fake.now)
+            limiter.note_rate_limited(3.0)
+
+    limiter = RateLimiter(5, clock=fake.clock, sleep=sleep, margin=0.0)
+    limiter.acquire()
+    limiter.acquire()  # waits for 1000.2; the 429 arrives while it sleeps
+    assert fake.now == pytest.approx(met_429[0] + 3.0)
 
 
 @pytest.mark.parametrize("rate", [0, -1, float("nan"), float("inf")])

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["RecordedRequest", "RequestLog"]
+__all__ = ["RecordedRequest", "RequestLog", "busiest_window"]
 
 
 @attrs.frozen(kw_only=True)
@@ -29,6 +29,17 @@ class RecordedRequest:
     applied: bool
     fault: str | None = None
     raw_path: str = ""
+
+
+def busiest_window(times: list[float], window: float = 1.0) -> int:
+    """The most of `times` that fall in any half-open window `[t, t + window)`."""
+    ordered = sorted(times)
+    best = first = 0
+    for last, at in enumerate(ordered):
+        while ordered[first] <= at - window:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
 
 
 @attrs.define

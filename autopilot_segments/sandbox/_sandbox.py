@@ -15,7 +15,7 @@ import attrs
 
 from ._app import SandboxApp
 from ._faults import FaultPlan
-from ._recording import RecordedRequest
+from ._recording import RecordedRequest, busiest_window
 from ._server import SandboxHTTPServer
 from ._settings import BulkInvalid, BulkList, DeleteStatus, DuplicateList, ErrorStyle, HookStyle, Settings
 from ._validation import CUSTOM_TYPES
@@ -183,6 +183,19 @@ class Sandbox:
     def requests(self) -> list[RecordedRequest]:
         """Every request received so far, in arrival order."""
         return self._app.log.snapshot()
+
+    def busiest_second(
+        self, *, method: str | None = None, path_prefix: str | None = None, window: float = 1.0
+    ) -> int:
+        """The most requests (matching `method` and `path_prefix`, no `/v1`) that arrived within any
+        one second (`[t, t + window)` on the sandbox's clock): what a sliding-window rate limit sees."""
+        times = [
+            r.at
+            for r in self.requests
+            if (method is None or r.method == method.upper())
+            and (path_prefix is None or r.path.startswith(path_prefix))
+        ]
+        return busiest_window(times, window)
 
     @property
     def contacts(self) -> dict[str, dict[str, Any]]:

@@ -34,6 +34,7 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body leave in one segment (flushed per request by the stdlib), and Nagle is off:
     # otherwise delayed ACKs add ~40 ms to every answer.
     wbufsize = 1 << 16
+    arrived_at: float | None = None
 
     def setup(self) -> None:
         super().setup()
@@ -49,6 +50,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         # Request lines hold emails (personal data): DEBUG only, and the key is in a header, never logged.
         _log.debug("sandbox: " + format, *args)
+
+    def parse_request(self) -> bool:
+        # A request starts when its request line arrives, not once its body has been read and parsed.
+        self.arrived_at = self.server.app.arrival()
+        return super().parse_request()
 
     def _read_body(self) -> bytes | None:
         """The request body, or None when its framing is broken (the connection cannot be reused)."""
@@ -79,7 +85,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(400, "Bad Request", "The request body framing is invalid.")
             return
         reply = self.server.app.handle(
-            self.command, self.path, self.headers.get(self.server.app.key_header), raw_body
+            self.command,
+            self.path,
+            self.headers.get(self.server.app.key_header),
+            raw_body,
+            at=self.arrived_at,
         )
         if reply.drop:
             self.close_connection = True
