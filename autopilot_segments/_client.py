@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from ._errors import APIConnectionError, APIError, AuthenticationError, ConfigurationError, api_error_class
+from ._json_body import encode_json
 from ._models import (
     BulkUpsertResult,
     ClientStats,
@@ -416,12 +417,11 @@ class AutopilotClient:
     ) -> tuple[int, Any]:
         """Send one call; returns (status, parsed JSON body or None). Non-2xx raises an `APIError`."""
         url = self._base_url + path
-        self._limiter.acquire()
-        self._stats.add(requests=1)
+        body = None if json_body is None else encode_json(json_body)  # PayloadError: nothing sent
         started = self._clock()
         try:
             response = self._transport.send(
-                method, url, key=self._key, headers=self._headers, json_body=json_body, replay=replay
+                method, url, key=self._key, headers=self._headers, body=body, replay=replay
             )
         except APIConnectionError as exc:
             _log.debug(

@@ -25,6 +25,7 @@ __all__ = [
     "ExportError",
     "GuardrailError",
     "NotFoundError",
+    "PayloadError",
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
@@ -66,6 +67,14 @@ class ConfigurationError(AutopilotError, ValueError):
                 f"  - {p}" for p in self.problems
             )
         super().__init__(message)
+
+
+class PayloadError(AutopilotError, ValueError):
+    """A value in a request cannot be sent as JSON (a date, NaN, a set...); found before anything is sent.
+
+    The message names where the value is (`contacts[3].custom['date--Joined']`) and what kind of value
+    it is, never the value itself: it is usually personal data.
+    """
 
 
 class APIConnectionError(AutopilotError):

@@ -247,6 +247,7 @@ class Transport:
         hooks: RetryHooks,
     ) -> None:
         self._owns_session = session is None
+        self._hooks = hooks
         self.session = session if session is not None else requests.Session()
         self.timeout = timeout
         self._replaying = HTTPAdapter(
@@ -271,28 +272,33 @@ class Transport:
         *,
         key: SecretKey,
         headers: Mapping[str, str],
-        json_body: Any = None,
+        body: bytes | None = None,
         replay: bool,
     ) -> requests.Response:
         """One call (with its retries). Raises `APITimeoutError` / `APIConnectionError`, nothing else.
 
-        The key is revealed only inside the request object: no local variable of this frame (or of
-        the caller's) is a plain dict holding it, so even a traceback printed with its locals
-        (`pytest -l`, error trackers) does not show it.
+        The request is prepared first, then the rate limiter is asked for a start, so that the time
+        between the start the limiter granted and the bytes leaving is as short (and as even) as it
+        can be. Every failure, preparation included, becomes a typed error raised outside the except
+        block: `requests`' exceptions hold the prepared request (and so the key header), and not even
+        `__context__` may point at them. The key is revealed only inside the request object: no
+        local variable of this frame (or of the caller's) is a plain dict holding it, so even a
+        traceback printed with its locals (`pytest -l`, error trackers) does not show it.
         """
-        prepared = self.session.prepare_request(
-            requests.Request(
-                method, url, headers={**headers, "autopilotapikey": key.reveal()}, json=json_body
-            )
-        )
-        settings = self.session.merge_environment_settings(prepared.url, {}, False, None, None)
-        verify = settings.get("verify")
-        # TLS verification stays on: a CA bundle path is honoured, `False` never is.
-        verify = verify if isinstance(verify, str) else True
-        adapter = self._replaying if replay else self._careful
         failure: APIConnectionError
+        prepared: requests.PreparedRequest | None = None
         response: requests.Response | None = None
         try:
+            prepared = self.session.prepare_request(
+                requests.Request(method, url, headers={**headers, "autopilotapikey": key.reveal()}, data=body)
+            )
+            settings = self.session.merge_environment_settings(prepared.url, {}, False, None, None)
+            verify = settings.get("verify")
+            # TLS verification stays on: a CA bundle path is honoured, `False` never is.
+            verify = verify if isinstance(verify, str) else True
+            adapter = self._replaying if replay else self._careful
+            self._hooks.limiter.acquire()
+            self._hooks.stats.add(requests=1)
             response = adapter.send(
                 prepared,
                 stream=False,
@@ -314,12 +320,10 @@ class Transport:
             failure = APIConnectionError(
                 "the connection broke while Autopilot's answer was being read", method=method, url=url
             )
-        except requests.RequestException as exc:
+        except Exception as exc:
             failure = APIConnectionError(f"request failed: {type(exc).__name__}", method=method, url=url)
-        # Raised outside the except block on purpose: requests' exceptions hold the prepared request
-        # (and so the key header), and not even `__context__` may point at them. The prepared request
-        # (and a half-read response, which holds it too) are dropped, so that this frame's locals hold
-        # nothing that reveals the key.
+        # The prepared request (and a half-read response, which holds it too) are dropped, so that this
+        # frame's locals hold nothing that reveals the key.
         del prepared, response
         raise failure
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import math
 import pickle
 import socket
 import ssl
@@ -20,7 +22,9 @@ from autopilot_segments import (
     AutopilotClient,
     AutopilotError,
     ConfigurationError,
+    PayloadError,
 )
+from autopilot_segments._transport import SecretKey
 from autopilot_segments.sandbox import Sandbox
 
 KEY = "0123456789abcdef0123456789abcdef"
@@ -258,3 +262,84 @@ def test_a_ca_bundle_on_the_session_is_honoured(tls_server: tuple[HTTPServer, Pa
     session.verify = str(cert)
     with AutopilotClient(KEY, base_url=server.url_for("/v1"), session=session, sleep=_no_sleep) as client:
         assert client.account() == {"ok": True}
+
+
+def _reachable_text(exc: BaseException, depth: int = 4) -> str:
+    """repr of everything an error tracker could show: the chain, attributes, and the local variables of
+    every frame of every traceback, followed into containers and object attributes. SecretKey (the one
+    place meant to hold the key) is only repr'd."""
+    parts: list[str] = []
+    seen: set[int] = set()
+
+    def visit(value: object, level: int) -> None:
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        try:
+            parts.append(repr(value))
+        except Exception:
+            return
+        if level >= depth or isinstance(value, (str, bytes, int, float, SecretKey)):
+            return
+        if isinstance(value, dict):
+            for k, v in list(value.items()):
+                visit(k, level + 1)
+                visit(v, level + 1)
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            for item in list(value):
+                visit(item, level + 1)
+        attributes = getattr(value, "__dict__", None)
+        if isinstance(attributes, dict):
+            visit(attributes, level + 1)
+
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        visit(current, 0)
+        visit(current.args, 0)
+        tb = current.__traceback__
+        while tb is not None:
+            visit(dict(tb.tb_frame.f_locals), 0)
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts) + "\n" + _all_text_of(exc)
+
+
+@pytest.mark.parametrize(
+    ("contact", "field", "kind"),
+    [
+        ({"Email": "a@example.com", "custom": {"date--Joined": dt.date(2020, 1, 2)}}, "date--Joined", "date"),
+        ({"Email": "a@example.com", "custom": {"float--Score": math.nan}}, "float--Score", "NaN"),
+        ({"Email": "a@example.com", "custom": {"float--Score": math.inf}}, "float--Score", "infinite"),
+        ({"Email": "a@example.com", "Tags": {"x", "y"}}, "Tags", "set"),
+        ({"Email": "a@example.com", "FirstName": "Ann\udc80"}, "FirstName", "surrogate"),
+    ],
+)
+def test_a_value_that_is_not_json_is_refused_before_sending_naming_the_field_never_the_key(
+    http_client: AutopilotClient, httpserver: HTTPServer, contact: dict[str, object], field: str, kind: str
+) -> None:
+    httpserver.expect_request("/v1/contacts", method="POST").respond_with_json({"contact_ids": []})
+    with pytest.raises(ValueError, match=field) as info:
+        http_client.upsert_contacts([{"Email": "first@example.com"}, contact])
+    error = info.value
+    assert isinstance(error, PayloadError)
+    assert isinstance(error, AutopilotError)
+    assert kind in str(error)
+    assert "contacts[1]" in str(error)  # the second contact of the batch
+    assert "2020" not in str(error)
+    assert "Ann" not in str(error)
+    assert httpserver.log == []  # nothing was sent
+    assert KEY not in _reachable_text(error).lower()
+    with pytest.raises(PayloadError):
+        http_client.upsert_contact(contact)
+    assert httpserver.log == []
+
+
+def test_the_key_is_in_no_frame_of_a_failed_call(httpserver: HTTPServer) -> None:
+    # The deep walk of the locals also holds for the transport failures of test_no_exception_carries_the_key.
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    with (
+        AutopilotClient(KEY, base_url=url, max_retries=0, sleep=_no_sleep) as client,
+        pytest.raises(APIConnectionError) as info,
+    ):
+        client.upsert_contacts([{"Email": "a@example.com"}])
+    assert KEY not in _reachable_text(info.value).lower()
