@@ -48,7 +48,7 @@ def test_an_export_at_a_high_rate_is_paced_evenly_and_never_over_the_rate() -> N
     rate = 50.0
     with Sandbox(rate_limit=rate, latency=0.01, record_bodies=False) as sb:
         with AutopilotClient(sb.api_key, base_url=sb.url, requests_per_second=rate) as client:
-            rows = [{"Email": f"user{i}@example.com"} for i in range(4_000)]
+            rows = [{"Email": f"user{i}@example.com", "first_name": "A", "tier": i} for i in range(4_000)]
             report = Exporter(client, make_mapping()).export(rows, segment="Paced")
         starts = [r.at for r in sb.requests]
         assert report.exported == 4_000

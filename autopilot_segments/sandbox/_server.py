@@ -7,7 +7,7 @@ import logging
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ._reply import Reply
 
@@ -21,6 +21,17 @@ class ServedApp(Protocol):
     def key_header(self) -> str: ...
 
     def handle(self, method: str, raw_path: str, api_key: str | None, raw_body: bytes) -> Reply: ...
+
+
+@runtime_checkable
+class _TimedApp(Protocol):
+    """An app that records when each request arrived (its request line), on its own clock."""
+
+    def arrival(self) -> float: ...
+
+    def handle(
+        self, method: str, raw_path: str, api_key: str | None, raw_body: bytes, *, at: float | None = None
+    ) -> Reply: ...
 
 
 _log = logging.getLogger("autopilot_segments.sandbox")
@@ -53,7 +64,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def parse_request(self) -> bool:
         # A request starts when its request line arrives, not once its body has been read and parsed.
-        self.arrived_at = self.server.app.arrival()
+        app = self.server.app
+        self.arrived_at = app.arrival() if isinstance(app, _TimedApp) else None
         return super().parse_request()
 
     def _read_body(self) -> bytes | None:
@@ -84,13 +96,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.send_error(400, "Bad Request", "The request body framing is invalid.")
             return
-        reply = self.server.app.handle(
-            self.command,
-            self.path,
-            self.headers.get(self.server.app.key_header),
-            raw_body,
-            at=self.arrived_at,
-        )
+        app, key = self.server.app, self.headers.get(self.server.app.key_header)
+        if isinstance(app, _TimedApp) and self.arrived_at is not None:
+            reply = app.handle(self.command, self.path, key, raw_body, at=self.arrived_at)
+        else:
+            reply = app.handle(self.command, self.path, key, raw_body)
         if reply.drop:
             self.close_connection = True
             return
