@@ -1,176 +1,155 @@
-"""Common Data Model folders (model.json) as exported by customer-data platforms."""
+"""Common Data Model folders (a `model.json`, or `*.manifest.cdm.json` manifests) as lakes export them."""
 
 from __future__ import annotations
 
-import functools
-import json
+import csv
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path, PurePosixPath
-from typing import Any, Final
-from urllib.parse import unquote, urlsplit
+from pathlib import Path
+from typing import Any
 
+from ._cdm_entity import Entity, Partition, converter
+from ._cdm_format import records
+from ._cdm_manifest import manifest_entity, manifest_entity_names
+from ._cdm_model import entity_names, load_model, model_entity
 from ._common import Row, SourceError
-from ._text import _check_header, _csv_rows, _open_text
+from ._text import _check_header, _open_text, _rows
 
-# ------------------------------------------------------------------------------- Common Data Model
-
-
-def _to_bool(text: str) -> Any:
-    lowered = text.strip().lower()
-    if lowered in ("true", "1"):
-        return True
-    if lowered in ("false", "0"):
-        return False
-    return text
+MANIFEST_SUFFIX = ".manifest.cdm.json"
 
 
-def _to_int(text: str) -> Any:
-    try:
-        return int(text)
-    except ValueError:
-        return text
+def cdm_document(source: str | os.PathLike[str]) -> Path:
+    """The `model.json` or root manifest a CDM folder (or such a file itself) is read from."""
+    path = Path(source)
+    if path.is_file():
+        if path.name.lower() == "model.json" or path.name.lower().endswith(MANIFEST_SUFFIX):
+            return path
+        raise SourceError(f"{path} is neither a model.json nor a *{MANIFEST_SUFFIX} file")
+    if not path.is_dir():
+        raise SourceError(f"no such CDM folder: {path}")
+    model = path / "model.json"
+    manifests = sorted(p for p in path.iterdir() if p.name.lower().endswith(MANIFEST_SUFFIX) and p.is_file())
+    if model.is_file() and manifests:
+        raise SourceError(
+            f"{path} has both a model.json and {len(manifests)} manifest(s); pass the one to read "
+            f"(e.g. {model} or {manifests[0]})"
+        )
+    if model.is_file():
+        return model
+    if len(manifests) == 1:
+        return manifests[0]
+    if manifests:
+        names = ", ".join(p.name for p in manifests)
+        raise SourceError(f"{path} has {len(manifests)} manifests ({names}); pass the one to read")
+    raise SourceError(f"{path} is not a CDM folder: it has no model.json and no *{MANIFEST_SUFFIX} manifest")
 
 
-def _to_float(text: str) -> Any:
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-def _keep(text: str) -> str:
-    return text
-
-
-_CDM_CONVERTERS: Final[dict[str, Callable[[str], Any]]] = {
-    "int64": _to_int,
-    "int32": _to_int,
-    "int16": _to_int,
-    "integer": _to_int,
-    "double": _to_float,
-    "decimal": _to_float,
-    "float": _to_float,
-    "boolean": _to_bool,
-}
-
-
-def read_cdm(folder: str | os.PathLike[str], entity: str) -> Iterator[Row]:
-    """Stream one entity of a Common Data Model folder (a `model.json` plus CSV partitions).
-
-    The entity's attributes name the columns; its partitions are read in `model.json` order as CSV
-    without a header row (unless a partition's `fileFormatSettings` says `columnHeaders: true`; its
-    `delimiter` is honoured too). Values are converted by attribute `dataType`: `int64`/`int32`/`int16`
-    -> int, `double`/`decimal` -> float, `boolean` -> bool (`true`/`false`, any case), everything else
-    (strings, GUIDs, `dateTime`, `dateTimeOffset`, `date`) stays the string as written. An empty cell is
-    None. A cell that does not parse as its type is kept as the raw string, so the mapping layer can
-    reject that one row instead of the whole export failing.
-
-    A partition `location` is usually an absolute URL into the data lake. It is resolved to a file
-    inside `folder`: the longest trailing part of its path that exists under `folder`
-    (`.../container/Account/Part001.csv` -> `folder/Account/Part001.csv`, else `folder/Part001.csv`),
-    then `folder/<entity>/<file name>`. A query string and an `@snapshot=...` suffix are ignored; a
-    location that resolves to nothing is a `SourceError`. An unknown entity is a `SourceError` listing
-    the entities the folder has.
-    """
-    root = Path(folder)
-    model = _load_model(root)
-    definition = _find_entity(model, entity, root)
-    name = str(definition.get("name"))
-    attributes = definition.get("attributes") or []
-    try:
-        header = [str(attribute["name"]) for attribute in attributes]
-        types = [str(attribute.get("dataType", "string")).lower() for attribute in attributes]
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise SourceError(f"{root / 'model.json'}: entity {name!r} has a malformed attribute list") from exc
-    header = _check_header(header, f"{root / 'model.json'} entity {name!r}")
-    convert = [_CDM_CONVERTERS.get(kind, _keep) for kind in types]
-    partitions = []
-    for partition in definition.get("partitions") or []:
-        if not isinstance(partition, dict) or not partition.get("location"):
-            raise SourceError(f"{root / 'model.json'}: entity {name!r} has a partition without a location")
-        partitions.append((_resolve_location(root, name, str(partition["location"])), partition))
-    return _cdm_rows(root, name, header, convert, partitions)
-
-
-def _load_model(root: Path) -> dict[str, Any]:
-    model_file = root / "model.json"
-    if not model_file.is_file():
-        raise SourceError(f"{root} is not a CDM folder: it has no model.json")
-    try:
-        with open(model_file, encoding="utf-8-sig") as fh:
-            model = json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SourceError(f"{model_file} is not valid JSON: {exc}") from exc
-    if not isinstance(model, dict) or not isinstance(model.get("entities"), list):
-        raise SourceError(f"{model_file} has no 'entities' list")
-    return model
-
-
-def _local_entities(model: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        e
-        for e in model["entities"]
-        if isinstance(e, dict) and e.get("$type", "LocalEntity") == "LocalEntity" and "name" in e
-    ]
+def _is_model(document: Path) -> bool:
+    return document.name.lower() == "model.json"
 
 
 def cdm_entities(folder: str | os.PathLike[str]) -> list[str]:
-    """The names of the local entities a CDM folder's `model.json` declares, in order."""
-    return [str(e["name"]) for e in _local_entities(_load_model(Path(folder)))]
+    """The names of the entities a CDM folder declares, in order.
+
+    For a `model.json`: its LocalEntity names. For a manifest: its LocalEntity declarations, then those
+    of its sub-manifests (depth first).
+    """
+    document = cdm_document(folder)
+    if _is_model(document):
+        return entity_names(load_model(document))
+    return manifest_entity_names(document)
 
 
-def _find_entity(model: dict[str, Any], entity: str, root: Path) -> dict[str, Any]:
-    entities = _local_entities(model)
-    for candidate in entities:
-        if candidate["name"] == entity:
-            return candidate
-    folded = [e for e in entities if str(e["name"]).casefold() == entity.casefold()]
-    if len(folded) == 1:
-        return folded[0]
-    available = ", ".join(str(e["name"]) for e in entities) or "none"
-    raise SourceError(f"{root / 'model.json'} has no entity {entity!r}; the entities are: {available}")
+def read_cdm(folder: str | os.PathLike[str], entity: str) -> Iterator[Row]:
+    """Stream one entity of a Common Data Model folder, reading it as Microsoft's CDM object model does.
+
+    `folder` is a CDM folder (with a `model.json` or one `*.manifest.cdm.json`), or such a file. The
+    entity's attributes name the columns; its partitions are read in the order declared (partition
+    patterns: matched files in path order), in the format the `is.partition.format.CSV` trait and
+    `fileFormatSettings` give (see docs/sources.md). Values are converted by attribute data type:
+    integers -> int, `double`/`decimal`/`float` -> float, `boolean` -> bool; everything else stays the
+    text as written. An empty cell is None; a cell that does not parse as its type is kept as text, so
+    the mapping rejects that row alone.
+
+    Everything is resolved at the call: the entity, its schema, every partition file (which must lie
+    inside the folder) and every format setting. Whatever cannot be read exactly (an entity without
+    partitions, a ReferenceEntity, an unknown format argument, a schema that needs the standard corpus)
+    is a `SourceError` saying what and why.
+    """
+    document = cdm_document(folder)
+    resolved = model_entity(document, entity) if _is_model(document) else manifest_entity(document, entity)
+    return _entity_rows(resolved)
 
 
-def _resolve_location(root: Path, entity: str, location: str) -> Path:
-    parts = urlsplit(location)
-    raw_path = parts.path if parts.scheme and len(parts.scheme) > 1 else location  # "C:" is no scheme
-    segments = [unquote(s) for s in PurePosixPath(raw_path.replace("\\", "/")).parts if s not in ("/", "")]
-    if segments:
-        segments[-1] = segments[-1].split("@snapshot=", 1)[0]
-    if not segments or any(s in (".", "..") for s in segments):
-        raise SourceError(f"{root / 'model.json'}: partition location {location!r} cannot be resolved")
-    tried: list[Path] = [root.joinpath(*segments[start:]) for start in range(len(segments))]
-    tried.append(root / entity / segments[-1])
-    for candidate in tried:
-        if candidate.is_file():
-            return candidate
-    raise SourceError(
-        f"{root / 'model.json'}: partition file for {location!r} not found in {root} "
-        f"(looked for {', '.join(str(p.relative_to(root)) for p in tried)})"
-    )
+def _entity_rows(entity: Entity) -> Iterator[Row]:
+    header = _check_header(list(entity.columns), entity.label)
+    convert = [converter(kind) for kind in entity.types]
+    for partition in entity.partitions:
+        if partition.format is None:
+            yield from _parquet_rows(entity, partition)
+        else:
+            yield from _csv_partition_rows(entity, partition, header, convert)
 
 
-def _cdm_rows(
-    root: Path,
-    entity: str,
-    header: list[str],
-    convert: list[Callable[[str], Any]],
-    partitions: list[tuple[Path, dict[str, Any]]],
+def _csv_partition_rows(
+    entity: Entity, partition: Partition, header: list[str], convert: list[Callable[[str], Any]]
 ) -> Iterator[Row]:
-    for file, partition in partitions:
-        settings = partition.get("fileFormatSettings") or {}
-        delimiter = str(settings.get("delimiter") or ",")
-        encoding = str(settings.get("encoding") or "utf-8-sig")
-        if encoding.lower().replace("-", "") == "utf8":
-            encoding = "utf-8-sig"
-        yield from _csv_rows(
-            functools.partial(_open_text, file, encoding),
-            label=f"{file} (entity {entity!r}, partition {partition.get('name', '?')!r})",
-            encoding=encoding,
-            delimiter=delimiter,
-            header=header,
-            columns=None,
-            skip_first_line=bool(settings.get("columnHeaders", False)),
-            convert=convert,
+    fmt = partition.format
+    assert fmt is not None
+    label = f"{partition.file} (entity {entity.name!r}, partition {partition.name!r})"
+    with _open_text(partition.file, fmt.encoding) as fh:
+        reader = None
+        try:
+            reader = records(fh, fmt)
+            if fmt.column_headers:
+                _check_header_row(next((cells for cells in reader if cells), None), header, label)
+            yield from _rows(reader, header, None, label, convert)
+        except UnicodeDecodeError as exc:
+            line = reader.line_num + 1 if reader is not None else 1
+            raise SourceError(f"{label}: not valid {fmt.encoding} text near line {line}") from exc
+        except csv.Error as exc:
+            line = reader.line_num if reader is not None else 1
+            raise SourceError(f"{label}: malformed CSV near line {line}: {exc}") from exc
+
+
+def _check_header_row(cells: list[str] | None, header: list[str], label: str) -> None:
+    """The header row of a partition with columnHeaders must name the attributes, in order.
+
+    Columns are bound by position, so a header that names other columns, or has another width, means
+    the format settings (delimiter, quoting) or the schema do not fit the file. Cell values are never
+    quoted: a misdeclared header row may be a data row.
+    """
+    if cells is None:
+        return
+    names = [cell.strip().lstrip("\ufeff").strip() for cell in cells]
+    if len(names) != len(header):
+        raise SourceError(
+            f"{label}: the header row has {len(names)} cells but the entity has {len(header)} attributes "
+            "(wrong delimiter or quoting in the format settings, or another schema?)"
         )
+    for position, (name, expected) in enumerate(zip(names, header, strict=True), 1):
+        if name.casefold() != expected.casefold():
+            raise SourceError(
+                f"{label}: header cell {position} does not name the attribute {expected!r}; columns are "
+                "read by position, so the file does not fit the entity's schema"
+            )
+
+
+def _parquet_rows(entity: Entity, partition: Partition) -> Iterator[Row]:
+    from ._frames import read_parquet
+
+    label = f"{partition.file} (entity {entity.name!r}, partition {partition.name!r})"
+    rows = read_parquet(partition.file)
+    first = True
+    selection: list[tuple[str, str]] = []
+    for row in rows:
+        if first:
+            by_fold = {str(key).casefold(): key for key in row}
+            missing = [c for c in entity.columns if c not in row and c.casefold() not in by_fold]
+            if missing:
+                raise SourceError(
+                    f"{label}: no column(s) {', '.join(map(repr, missing))} in the Parquet file"
+                )
+            selection = [(c if c in row else by_fold[c.casefold()], c) for c in entity.columns]
+            first = False
+        yield {name: row[key] for key, name in selection}

@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ._cdm import cdm_entities, read_cdm
+from ._cdm import MANIFEST_SUFFIX, cdm_entities, read_cdm
 from ._common import Row, SourceError
 from ._excel import EXCEL_SUFFIXES, read_excel
 from ._frames import read_parquet
@@ -33,8 +33,8 @@ def open_source(
       decompressed;
     - `*.parquet`/`*.pq` -> `read_parquet`;
     - `*.xlsx`/`*.xlsm` -> `read_excel` (`sheet=` picks the sheet);
-    - a folder with a `model.json` (or the `model.json` itself) -> `read_cdm`. The entity comes from
-      `entity=`, or from a `folder::Entity` suffix, or is the folder's only entity.
+    - a CDM folder (with a `model.json` or a `*.manifest.cdm.json`), or such a file itself -> `read_cdm`.
+      The entity comes from `entity=`, or from a `folder::Entity` suffix, or is the folder's only entity.
 
     `format` (`csv`, `tsv`, `jsonl`, `parquet` or `excel`) overrides the extension, for a file whose
     name does not say what it is. `encoding` and `delimiter` apply to CSV-like files only, `sheet` to
@@ -48,9 +48,8 @@ def open_source(
             raise SourceError(f"two different entities given: {named!r} in the path and {entity!r}")
         entity = named
     path = Path(text)
-    if path.name == "model.json" and path.is_file():
-        path = path.parent
-    if path.is_dir():
+    lowered = path.name.lower()
+    if path.is_dir() or (path.is_file() and (lowered == "model.json" or lowered.endswith(MANIFEST_SUFFIX))):
         return _open_cdm(path, entity)
     if entity is not None:
         raise SourceError(f"an entity ({entity!r}) only applies to a CDM folder, and {path} is not a folder")
@@ -82,7 +81,7 @@ def open_source(
         raise SourceError(f"no such file or folder: {path}")
     raise SourceError(
         f"don't know how to read {path.name!r}: expected .csv, .tsv, .jsonl, .ndjson, .parquet, .xlsx "
-        "or a CDM folder with a model.json (or name the format: format='csv')"
+        "or a CDM folder (model.json or *.manifest.cdm.json), or name the format: format='csv'"
     )
 
 
