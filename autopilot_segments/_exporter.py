@@ -865,7 +865,10 @@ class _RowCounter:
         if self.max_profiles is not None and self.valid > self.max_profiles:
             # One shared message string: a capped million-row segment holds ~900k of these.
             if self._over_limit_message is None:
-                self._over_limit_message = f"beyond the contract's cap of {self.max_profiles:,} profiles"
+                self._over_limit_message = (
+                    f"beyond the contract's cap of {self.max_profiles:,} profiles: raise it with "
+                    "Exporter(max_profiles=N) or --max-profiles N (None or 0: no cap)"
+                )
             self.rejected.append(_rejection(item, "over_limit", self._over_limit_message))
             return None
         return item

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._errors import ConfigurationError
+from ._plural import counted
 from ._rejection_log import RejectionLog
 from ._rejections import Rejection
 from ._spreadsheet import spreadsheet_cell
@@ -121,25 +122,32 @@ class ExportReport:
             for reason, n in self.counts.items()
             if n and reason not in ("exported", "unchanged")
         )
-        rows = f"{self.total_rows:,} rows: {self.exported:,} {verb}, {self.unchanged:,} unchanged, "
+        rows = f"{counted(self.total_rows, 'row')}: {self.exported:,} {verb}, {self.unchanged:,} unchanged, "
         rows += f"{len(self.rejected):,} rejected" + (f" ({reasons})" if reasons else "")
         lines.append(rows)
+        over_limit = self.counts.get("over_limit", 0)
+        if over_limit:
+            lines.append(
+                f"{counted(over_limit, 'row was', 'rows were')} over the profile cap and not exported: "
+                "raise the cap with Exporter(max_profiles=N) or --max-profiles N (None or 0: no cap)"
+            )
         if self.removed or self.removal_failed:
             verb_removed = "would be removed" if self.dry_run else "removed"
-            line = f"{self.removed:,} leavers {verb_removed} from the list"
+            line = f"{counted(self.removed, 'leaver')} {verb_removed} from the list"
             if self.removal_failed:
-                line += f"; {self.removal_failed:,} removals failed (tried again next run)"
+                line += f"; {counted(self.removal_failed, 'removal')} failed (tried again next run)"
             lines.append(line)
         if self.dry_run and self.planned_calls is not None:
             rate = f" at {self.requests_per_second:g} r/s" if self.requests_per_second else ""
             lines.append(
-                f"planned: {self.planned_calls:,} API calls if Autopilot honours _autopilot_list in bulk "
+                f"planned: {counted(self.planned_calls, 'API call')} "
+                "if Autopilot honours _autopilot_list in bulk "
                 f"(up to {self.planned_calls_worst or self.planned_calls:,} if not), "
                 f">= {self.planned_min_duration or 0.0:.1f} s{rate}"
             )
         else:
             lines.append(
-                f"{self.api_calls:,} API calls ({self.retries:,} retries, "
+                f"{counted(self.api_calls, 'API call')} ({counted(self.retries, 'retry')}, "
                 f"{self.rate_limited:,} rate-limited) in {self.duration:.1f} s, {self.throughput:,.1f} rows/s"
             )
         if self.list_note:
@@ -237,7 +245,7 @@ class ExportReport:
             rows.append(("planned calls", f"{self.planned_calls:,}"))
             rows.append(("min duration", f"{self.planned_min_duration or 0.0:.1f} s"))
         else:
-            rows.append(("API calls", f"{self.api_calls:,} ({self.retries:,} retries)"))
+            rows.append(("API calls", f"{self.api_calls:,} ({counted(self.retries, 'retry')})"))
             rows.append(("duration", f"{self.duration:.1f} s ({self.throughput:,.1f} rows/s)"))
         if self.list_note:
             rows.append(("note", self.list_note))
@@ -254,6 +262,6 @@ class ExportReport:
                 for r in self.rejected[:_HTML_REJECTION_PREVIEW]
             )
             more = len(self.rejected) - _HTML_REJECTION_PREVIEW
-            tail = f"<p>... and {more:,} more rejected rows</p>" if more > 0 else ""
+            tail = f"<p>... and {counted(more, 'more rejected row')}</p>" if more > 0 else ""
             parts.append(f"<table><tr>{head}</tr>{preview}</table>{tail}")
         return "".join(parts)

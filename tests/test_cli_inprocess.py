@@ -184,6 +184,16 @@ def test_line_progress_rewrites_one_line_and_ends_it() -> None:
     assert "VIP: 300/300 rows read, 280 exported, 20 rejected" in text
 
 
+def test_tqdm_progress_formats_numbers_like_the_plain_line() -> None:
+    stream = io.StringIO()
+    with _ProgressDisplay("tqdm", stream, segment="VIP", total=250_000) as display:
+        display.update(progress(200_000, 100_000, 100_000))
+    text = stream.getvalue()
+    assert "exported=100,000" in text
+    assert "rejected=100,000" in text
+    assert "e+" not in text
+
+
 def test_progress_off_writes_nothing() -> None:
     stream = io.StringIO()
     with _ProgressDisplay("off", stream, segment="VIP") as display:

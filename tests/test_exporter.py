@@ -407,6 +407,10 @@ def test_rows_past_the_profile_cap_are_over_limit() -> None:
         report = Exporter(make_client(sb), make_mapping(), max_profiles=5).export(source, segment=SEGMENT)
         over = [r for r in report.rejected if r.reason == "over_limit"]
         assert [r.row for r in over] == [7, 8, 9]
+        # The rejection says how to lift the cap, in the library's and the command line's terms.
+        assert "cap of 5 profiles" in over[0].message
+        assert "max_profiles=" in over[0].message
+        assert "--max-profiles" in over[0].message
         assert report.exported == 5
         assert len(sb.contacts) == 5
         assert_invariant(report, 9)

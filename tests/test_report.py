@@ -285,3 +285,37 @@ def test_a_report_s_rejections_cannot_change() -> None:
         r.rejected.append(rejection(5))
     with pytest.raises(IndexError):
         r.rejected[2]
+
+
+def test_summary_uses_singular_forms_for_one() -> None:
+    one = report(
+        total_rows=1,
+        exported=0,
+        rejected=[rejection(1)],
+        api_calls=1,
+        retries=1,
+        removed=1,
+        removal_failed=1,
+    )
+    text = one.summary()
+    assert "1 row: 0 exported, 0 unchanged, 1 rejected" in text
+    assert "1 API call (1 retry, 0 rate-limited)" in text
+    assert "1 leaver removed from the list; 1 removal failed" in text
+    for wrong in ("1 rows", "1 API calls", "1 retries", "1 leavers", "1 removals"):
+        assert wrong not in text
+    many = report(api_calls=2, retries=2).summary()
+    assert "5 rows: 3 exported" in many
+    assert "2 API calls (2 retries," in many
+
+
+def test_summary_says_how_to_lift_the_profile_cap() -> None:
+    capped = report(
+        total_rows=4,
+        exported=2,
+        rejected=[rejection(3, "over_limit", message="beyond the cap"), rejection(4, "over_limit")],
+    )
+    text = capped.summary()
+    assert "2 rows were over the profile cap" in text
+    assert "max_profiles=" in text
+    assert "--max-profiles N" in text
+    assert "profile cap" not in report().summary()

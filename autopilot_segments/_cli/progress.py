@@ -55,7 +55,10 @@ class _ProgressDisplay:
         if self.mode == "tqdm":
             self._bar.update(progress.rows_seen - self._shown)
             self._shown = progress.rows_seen
-            self._bar.set_postfix(exported=progress.exported, rejected=progress.rejected, refresh=False)
+            # Strings, as in the plain line: tqdm would show the numbers as `1e+5`.
+            self._bar.set_postfix(
+                exported=f"{progress.exported:,}", rejected=f"{progress.rejected:,}", refresh=False
+            )
         elif self.mode == "line":
             self.stream.write("\r" + self._describe(progress))
             self.stream.flush()

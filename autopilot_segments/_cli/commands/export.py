@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..._mapping import FieldMapping
     from ..._report import ExportReport
 
+from ..._plural import counted
 from ..connect import _DEMO_RATE, _PLACEHOLDER_KEY, KEY_ENV, _make_client
 from ..console import _Console
 from ..exit_codes import ExitCode, _UsageError
@@ -295,7 +296,7 @@ def _write_outputs(
         console.note(f"Report written to {report_path}")
     if rejections_path:
         report.write_rejections(rejections_path)
-        console.note(f"{len(report.rejected):,} rejected rows written to {rejections_path}")
+        console.note(f"{counted(len(report.rejected), 'rejected row')} written to {rejections_path}")
 
 
 def _export_exit_code(report: ExportReport) -> ExitCode:
