@@ -176,3 +176,19 @@ def test_without_json_stdout_stays_empty_on_an_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     one_line(result.stderr)
+
+
+def test_a_common_field_name_on_the_command_line_suggests_the_standard_field(tmp_path: Path) -> None:
+    source = tmp_path / "people.csv"
+    source.write_text("email,city,zip\nada@example.com,London,N1\n", encoding="utf-8")
+    result = run(
+        "export", str(source), "--segment", "S", "--email-column", "email", "--dry-run",
+        "--field", "City=city", "--field", "Zip=zip",
+    )  # fmt: skip
+    assert result.returncode == 2
+    # Several configuration problems are listed together, one a line, under the error line.
+    assert result.stderr.startswith("autopilot-segments: error: 2 configuration problems:")
+    line = result.stderr
+    assert "'City' is not an Autopilot standard field; did you mean MailingCity?" in line
+    assert "'Zip' is not an Autopilot standard field; did you mean MailingPostalCode?" in line
+    assert "use a custom field" not in line

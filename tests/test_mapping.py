@@ -18,6 +18,7 @@ from autopilot_segments import (
     Rejection,
 )
 from autopilot_segments._dedupe import RowsByEmail
+from autopilot_segments._fields import closest_standard_field
 
 
 def contact(mapping: FieldMapping, row: dict[str, Any]) -> dict[str, Any]:
@@ -85,6 +86,45 @@ def test_a_single_problem_is_the_whole_message() -> None:
         ConfigurationError, match=r"^'Phnoe' is not an Autopilot standard field; did you mean Phone\?$"
     ):
         FieldMapping(email="e", fields={"Phnoe": "p"})
+
+
+@pytest.mark.parametrize(
+    ("common_name", "standard"),
+    [
+        ("City", "MailingCity"),
+        ("Zip", "MailingPostalCode"),
+        ("zip_code", "MailingPostalCode"),
+        ("Postcode", "MailingPostalCode"),
+        ("Street", "MailingStreet"),
+        ("Address", "MailingStreet"),
+        ("State", "MailingState"),
+        ("Province", "MailingState"),
+        ("Country", "MailingCountry"),
+        ("Mobile", "MobilePhone"),
+        ("Cell Phone", "MobilePhone"),
+        ("Telephone", "Phone"),
+        ("company_name", "Company"),
+        ("Organisation", "Company"),
+        ("Job Title", "Title"),
+        ("Surname", "LastName"),
+        ("given-name", "FirstName"),
+        ("Employees", "NumberOfEmployees"),
+        ("URL", "Website"),
+        ("Owner", "owner_name"),
+    ],
+)
+def test_common_names_of_standard_fields_suggest_the_standard_field(common_name: str, standard: str) -> None:
+    assert closest_standard_field(common_name) == standard
+    with pytest.raises(ConfigurationError) as caught:
+        FieldMapping(email="e", fields={common_name: "column"})
+    assert str(caught.value) == (
+        f"{common_name!r} is not an Autopilot standard field; did you mean {standard}?"
+    )
+
+
+@pytest.mark.parametrize("name", ["Loyalty Points", "Favourite Colour", "Score"])
+def test_names_unlike_any_standard_field_still_advise_a_custom_field(name: str) -> None:
+    assert closest_standard_field(name) is None
 
 
 def test_unsubscribed_is_refused_in_fields() -> None:
