@@ -26,6 +26,7 @@ __all__ = ["ExportReport"]
 
 _REJECTION_COLUMNS = ("row", "email", "reason", "message", "field")
 _HTML_REJECTION_PREVIEW = 10
+_PLACEHOLDER = 0  # where `_fields_dict()` leaves room for the rejections
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -163,6 +164,32 @@ class ExportReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the whole report, rejections included."""
+        data = self._fields_dict()
+        data["rejected"] = [r.to_dict() for r in self.rejected]
+        return data
+
+    def write_json(self, path: str | os.PathLike[str]) -> Path:
+        """Write `to_dict()` to `path` as indented JSON, streaming the rejections one at a time.
+
+        The document is the same as `json.dumps(report.to_dict(), indent=2, ensure_ascii=False)`, but a
+        report of millions of rejections (most of them on disk, see `RejectionLog`) is never held in
+        memory as a list of dicts.
+        """
+        target = Path(path)
+        head = json.dumps(self._fields_dict(), indent=2, ensure_ascii=False)
+        # The placeholder is the top-level key's own line: a string value holding the same text is
+        # escaped (\"rejected\"), so it cannot match.
+        before, after = head.split(f'\n  "rejected": {_PLACEHOLDER},\n', 1)
+        with target.open("w", encoding="utf-8") as fh:
+            fh.write(before + '\n  "rejected": [')
+            for index, rejection in enumerate(self.rejected):
+                item = json.dumps(rejection.to_dict(), indent=2, ensure_ascii=False)
+                fh.write(("," if index else "") + "\n    " + item.replace("\n", "\n    "))
+            fh.write(("\n  ]" if self.rejected else "]") + ",\n" + after + "\n")
+        return target
+
+    def _fields_dict(self) -> dict[str, Any]:
+        """`to_dict()` with a placeholder where the rejections go."""
         return {
             "segment": self.segment,
             "list_id": self.list_id,
@@ -176,7 +203,7 @@ class ExportReport:
             "removal_failed": self.removal_failed,
             "run_id": self.run_id,
             "counts": self.counts,
-            "rejected": [r.to_dict() for r in self.rejected],
+            "rejected": _PLACEHOLDER,
             "api_calls": self.api_calls,
             "retries": self.retries,
             "rate_limited": self.rate_limited,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -290,9 +289,7 @@ def _write_outputs(
     console: _Console, report: ExportReport, *, report_path: str | None, rejections_path: str | None
 ) -> None:
     if report_path:
-        Path(report_path).write_text(
-            json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        report.write_json(report_path)  # streamed: millions of rejections are never all in memory
         console.note(f"Report written to {report_path}")
     if rejections_path:
         report.write_rejections(rejections_path)
