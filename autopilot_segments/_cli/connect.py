@@ -14,10 +14,8 @@ from .._errors import (
 if TYPE_CHECKING:
     from .._client import AutopilotClient
 
+from .console import KEY_ENV as KEY_ENV  # defined with the redactor that hides its value
 from .console import PROG, _Console
-
-KEY_ENV = "AUTOPILOT_API_KEY"
-
 
 _DEFAULT_RATE = 5.0
 # The demo talks to an in-process sandbox; pacing it at Autopilot's 5 r/s would only make it slow.

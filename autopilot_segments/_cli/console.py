@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -15,9 +17,27 @@ if TYPE_CHECKING:
 
 
 PROG = "autopilot-segments"
+KEY_ENV = "AUTOPILOT_API_KEY"
 
 
 _REDACTED = "<redacted>"
+# What an Autopilot API key looks like: 32 hex characters (not part of a longer hex run).
+_KEY_LIKE = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{32}(?![0-9A-Fa-f])")
+_MIN_CONFIGURED_KEY = 8  # a shorter AUTOPILOT_API_KEY is no key; replacing it everywhere would garble text
+
+
+def redact_key_like(text: str) -> str:
+    """`text` with anything that looks like an API key replaced: 32 hex characters, or the value of
+    AUTOPILOT_API_KEY (whatever its form).
+
+    Every usage or error line passes through here (in `exit_codes._report_error`): a key typed after a
+    mistaken flag (`--apikey KEY`, `--key KEY`, `--api-key-file KEY`) would otherwise be echoed by the
+    error that names the mistake.
+    """
+    configured = os.environ.get(KEY_ENV, "").strip()
+    if len(configured) >= _MIN_CONFIGURED_KEY:
+        text = text.replace(configured, _REDACTED)
+    return _KEY_LIKE.sub(_REDACTED, text)
 
 
 @attrs.define

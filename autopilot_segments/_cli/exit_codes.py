@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     pass
 
 from .connect import KEY_ENV
-from .console import PROG, _Console
+from .console import PROG, _Console, redact_key_like
 
 
 class ExitCode(enum.IntEnum):
@@ -91,7 +91,9 @@ def _report_error(
     Always one line on stderr, `PROG: error: message`. Under `--json` also, on stdout, the object
     `{"error": {"code": ..., "message": ..., "exit_code": N}}` (what scripts parse).
     """
-    message = console.redact(message)
+    # A key typed after a mistaken flag (`--apikey KEY`) or as a path (`--api-key-file KEY`) would be
+    # repeated by the message that names the mistake: anything key-like is hidden here, for every error.
+    message = redact_key_like(console.redact(message))
     if console.json_mode:
         error = {"code": code or ERROR_CODES.get(exit_code, "failure"), "message": message}
         console.emit_json({"error": {**error, "exit_code": int(exit_code)}})

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     pass
 
 from .connect import KEY_ENV
-from .console import _Console, _debug_logging
+from .console import _Console, _debug_logging, redact_key_like
 from .exit_codes import ExitCode, _describe_failure, _report_error, _report_usage_error, _UsageError
 from .parser import build_parser
 
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:
             code, message = _describe_failure(exc)
             if args.debug:
-                console.stderr.write(console.redact(traceback.format_exc()))
+                console.stderr.write(redact_key_like(console.redact(traceback.format_exc())))
             return _report_error(console, code, message)
 
 
