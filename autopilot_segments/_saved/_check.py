@@ -1,0 +1,76 @@
+"""`check`: a saved export against the account's custom fields and its sources' columns, read-only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .._errors import ConfigurationError
+from .._mapping import FieldMapping
+from .._models import CustomFieldDefinition
+from ._result import CheckResult
+from ._rows import open_rows
+
+if TYPE_CHECKING:
+    from ._exports import SavedExport
+
+__all__ = ["check_export", "custom_field_findings"]
+
+
+def custom_field_findings(
+    mapping: FieldMapping, definitions: Iterable[CustomFieldDefinition]
+) -> tuple[list[str], list[str]]:
+    """(problems, notes) comparing the mapping's custom fields with the account's definitions.
+
+    A field the account has with another type is a problem (Autopilot keeps a field's first type, so
+    every value would be refused); one it lacks is a note (the first export creates it).
+    """
+    defined = {d.name: d.field_type for d in definitions}
+    folded = {name.casefold(): name for name in defined}
+    problems: list[str] = []
+    notes: list[str] = []
+    for field in mapping.custom:
+        have = defined.get(field.name)
+        if have is None:
+            twin = folded.get(field.name.casefold())
+            if twin is not None:
+                problems.append(
+                    f"custom field {field.name!r}: the account names it {twin!r}; use that exact name, or "
+                    "the export creates a second field"
+                )
+            else:
+                notes.append(
+                    f"custom field {field.name!r} ({field.type}) is not in the account yet: the first "
+                    "export creates it"
+                )
+        elif have != field.type:
+            problems.append(
+                f"custom field {field.name!r} is {field.type} in the mapping but {have} in the account, "
+                "which keeps a field's first type: every value would be refused; change the mapping's type "
+                f"to {have!r} (or use another field name)"
+            )
+    return problems, notes
+
+
+def check_export(export: SavedExport, definitions: Iterable[CustomFieldDefinition]) -> CheckResult:
+    problems, notes = custom_field_findings(export.mapping, definitions)
+    for spec in export.segments:
+        label = spec.name if spec.name is not None else f"segments by {spec.filter_column!r}"
+        try:
+            with open_rows(spec) as rows:
+                first = next(rows, None)
+            if first is None:
+                problems.append(f"segment {label!r}: {spec.describe} has no rows (an export would stop)")
+                continue
+            if spec.filter_column is not None and spec.filter_column not in first:
+                shown = ", ".join(map(str, list(first)[:30]))
+                problems.append(
+                    f"segment {label!r}: {spec.describe} has no filter column {spec.filter_column!r}; "
+                    f"its columns are {shown}"
+                )
+            export.mapping.check_columns(first.keys())
+        except ConfigurationError as exc:
+            problems.extend(f"segment {label!r}: {p}" for p in exc.problems)
+        except Exception as exc:  # a source that cannot be opened or read: say so, check the others
+            problems.append(f"segment {label!r}: {type(exc).__name__}: {exc}")
+    return CheckResult(export=export.name, problems=tuple(problems), notes=tuple(notes))
