@@ -42,6 +42,15 @@ from ._progress import Progress
 from ._ratelimit import RateLimiter
 from ._rejections import REJECTION_REASONS, Rejection, RejectionReason
 from ._report import ExportReport
+from ._saved import (
+    CheckResult,
+    Connection,
+    ExportFile,
+    SavedExport,
+    SavedRun,
+    SegmentSpec,
+    load_exports,
+)
 from ._state import RunRecord
 from ._version import __version__
 from .sources import SourceError
@@ -60,9 +69,11 @@ __all__ = [
     "AutopilotError",
     "BadRequestError",
     "BulkUpsertResult",
+    "CheckResult",
     "ClientStats",
     "ConfigurationError",
     "ConflictError",
+    "Connection",
     "Contact",
     "ContactList",
     "CustomField",
@@ -70,6 +81,7 @@ __all__ = [
     "CustomFieldValue",
     "EmailError",
     "ExportError",
+    "ExportFile",
     "ExportReport",
     "Exporter",
     "FieldMapping",
@@ -85,11 +97,15 @@ __all__ = [
     "Rejection",
     "RejectionReason",
     "RunRecord",
+    "SavedExport",
+    "SavedRun",
+    "SegmentSpec",
     "ServerError",
     "SmartSegment",
     "SourceError",
     "StateError",
     "Trigger",
     "__version__",
+    "load_exports",
     "normalize_email",
 ]

@@ -17,6 +17,7 @@ from .commands.account import _cmd_fields, _cmd_lists, _cmd_ping, _cmd_segments
 from .commands.demo import _add_demo_arguments
 from .commands.export import _add_export_arguments
 from .commands.sandbox import _add_sandbox_arguments
+from .commands.saved import _add_check_arguments, _add_run_arguments
 from .connect import KEY_ENV
 from .console import PROG
 from .exit_codes import _EPILOG, _UsageError
@@ -158,6 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
         handler=_cmd_fields
     )
     _add_export_arguments(add("export", "export a segment file into an Autopilot list", [common, connection]))
+    _add_run_arguments(
+        add("run", "run the saved exports of an export file (all, or the ones named)", [common])
+    )
+    _add_check_arguments(
+        add(
+            "check",
+            "check an export file: its mapping against the account's custom fields, its sources' columns",
+            [common],
+        )
+    )
     _add_demo_arguments(add("demo", "export the bundled sample segment into a local sandbox", [common]))
     _add_sandbox_arguments(
         add("sandbox", "serve a local Autopilot-compatible sandbox until Ctrl+C", [common])
