@@ -96,6 +96,20 @@ def _prepare_working_directory(directory: Path) -> None:
     }
     (directory / "mapping.json").write_text(json.dumps(mapping), encoding="utf-8")
     _write_source_examples(directory)
+    _write_saved_export_examples(directory)
+
+
+def _write_saved_export_examples(directory: Path) -> None:
+    """docs/saved-exports.md runs the export file it shows (its first ```toml block), over tiers.csv."""
+    page = (ROOT / "docs" / "saved-exports.md").read_text(encoding="utf-8")
+    shown = re.search(r"^```toml\n(.*?)^```", page, re.S | re.M)
+    assert shown is not None, "docs/saved-exports.md shows no export file"
+    (directory / "exports.toml").write_text(shown.group(1), encoding="utf-8")
+    (directory / "tiers.csv").write_text(
+        "email,first_name,tier\nada@example.com,Ada,gold\ngrace@example.com,Grace,silver\n"
+        "alan@example.com,Alan,bronze\nlin@example.com,Lin,\n",
+        encoding="utf-8",
+    )
 
 
 def _write_source_examples(directory: Path) -> None:
