@@ -413,3 +413,36 @@ def test_saved_run_is_frozen_and_reports_ok() -> None:
     assert run.to_dict()["segments"] == {}
     with pytest.raises(AttributeError):
         run.export = "y"  # type: ignore[misc]
+
+
+def test_base_url_precedence_is_argument_then_environment_then_file_then_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autopilot_segments._saved._run import make_client
+
+    nowhere = "http://127.0.0.1:9/v1"
+    write(tmp_path, "s.csv", "email\na@example.com\n")
+    with Sandbox() as sb:
+        monkeypatch.setenv("K", sb.api_key)
+        path = write(
+            tmp_path,
+            "e.toml",
+            BASE.replace(
+                'api_key_env = "K"', f'api_key_env = "K"\nrequests_per_second = 1000\nbase_url = "{sb.url}"'
+            ),
+        )
+        export = load_exports(path)["x"]
+        monkeypatch.delenv("AUTOPILOT_BASE_URL", raising=False)
+        assert export.run().ok  # the file's base URL
+        monkeypatch.setenv("AUTOPILOT_BASE_URL", nowhere)
+        with make_client(export.connection) as client:
+            assert client.base_url == nowhere  # the environment beats the file
+        with make_client(export.connection, base_url=sb.url) as client:
+            assert client.base_url == sb.url  # the argument beats both
+        assert export.run(base_url=sb.url).ok
+        assert len(sb.lists) == 1
+    path = write(tmp_path, "e.toml", BASE)
+    monkeypatch.delenv("AUTOPILOT_BASE_URL")
+    monkeypatch.setenv("K", KEY)
+    with make_client(load_exports(path)["x"].connection) as client:
+        assert client.base_url == "https://api2.autopilothq.com/v1"  # the default
