@@ -113,13 +113,26 @@ def parse_custom_field_key(key: str) -> tuple[str, str] | None:
     return parts[0], " ".join(words)
 
 
+def _as_formats(value: Any) -> Any:
+    """A tuple of formats from a string or a list; anything else is kept for `FieldMapping` to report."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return value
+
+
 @attrs.frozen
 class CustomField:
     """One Autopilot custom field fed from a source column.
 
     `name` is the field's name in Autopilot ("Loyalty Points"); `type` one of string, integer, float, date,
     boolean. `source` is the column to read (default: `name`). `default` is used when the value is empty;
-    `transform` is applied to the raw value before it is converted to `type`.
+    `transform` is applied to the raw value before it is converted to `type`. `formats` (date fields
+    only) are the strftime patterns and named formats (`"iso"`, `"dataverse"`, `"month-first"`,
+    `"day-first"`, `"unix-seconds"`, `"unix-milliseconds"`) its text is read with; without them, ISO-8601.
 
     The declaration is checked when it is put into a `FieldMapping`, so that one `ConfigurationError`
     lists every problem of the whole mapping.
@@ -130,6 +143,7 @@ class CustomField:
     source: str | None = attrs.field(default=None, kw_only=True)
     default: Any = attrs.field(default=None, kw_only=True)
     transform: Callable[[Any], Any] | None = attrs.field(default=None, kw_only=True, eq=False)
+    formats: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=_as_formats)
 
     @property
     def key(self) -> str:

@@ -18,12 +18,12 @@ from ._coerce import (
     Converter,
     ValueProblem,
     boolean_converter,
-    date_converter,
     float_converter,
     integer_converter,
     short,
     text_converter,
 )
+from ._dates import date_converter, date_format_problems
 from ._dedupe import RowsByEmail
 from ._emails import EmailError, fast_normalize_email, normalize_email
 from ._errors import ConfigurationError
@@ -55,7 +55,7 @@ _CONFIG_KEYS: Final = (
     "truncate_long_values",
     "keep",
 )
-_CUSTOM_KEYS: Final = ("name", "type", "source", "default")
+_CUSTOM_KEYS: Final = ("name", "type", "source", "default", "formats")
 # How many of an input's column names an error message lists before "...".
 _SHOWN_COLUMNS: Final = 30
 
@@ -130,7 +130,7 @@ def _as_tuple(value: Iterable[CustomField]) -> tuple[CustomField, ...]:
     return tuple(value)
 
 
-def _base_converter(field_type: str) -> Converter:
+def _base_converter(field_type: str, formats: Sequence[str] = ()) -> Converter:
     if field_type == "integer":
         return integer_converter()
     if field_type == "float":
@@ -138,7 +138,7 @@ def _base_converter(field_type: str) -> Converter:
     if field_type == "boolean":
         return boolean_converter()
     if field_type == "date":
-        return date_converter()
+        return date_converter(formats)
     return text_converter(max_length=None)
 
 
@@ -327,6 +327,8 @@ class FieldMapping:
                 item["source"] = field.source
             if field.default is not None:
                 item["default"] = field.default
+            if field.formats:
+                item["formats"] = list(field.formats)
             custom.append(item)
         data: dict[str, Any] = {
             "email": self.email,
@@ -382,7 +384,11 @@ class FieldMapping:
                 continue
             custom.append(
                 CustomField(
-                    item["name"], item["type"], source=item.get("source"), default=item.get("default")
+                    item["name"],
+                    item["type"],
+                    source=item.get("source"),
+                    default=item.get("default"),
+                    formats=item.get("formats"),
                 )
             )
         options = {key: data[key] for key in _CONFIG_KEYS if key in data and key != "custom"}
@@ -616,7 +622,7 @@ def _compile(mapping: FieldMapping) -> _Compiled:
         standard.append((mapping.unsubscribed, "unsubscribed", boolean_converter()))
     custom: list[_Step] = []
     for declared in mapping.custom:
-        convert = _base_converter(declared.type)
+        convert = _base_converter(declared.type, declared.formats)
         if declared.default is not None:
             convert = _with_default(convert, convert(declared.default))
         elif not mapping.omit_empty and declared.type == "string":
@@ -698,9 +704,11 @@ def _configuration_problems(mapping: FieldMapping) -> list[str]:
         if name_problem is None:
             claim(declared.name, f"custom field {declared.name!r} ({declared.type})", "custom field")
             custom_keys.add(declared.key)
-        if declared.default is not None and declared.type in CUSTOM_FIELD_TYPES:
+        formats_problems = _formats_problems(declared)
+        problems.extend(f"{label}: {problem}" for problem in formats_problems)
+        if declared.default is not None and declared.type in CUSTOM_FIELD_TYPES and not formats_problems:
             try:
-                _base_converter(declared.type)(declared.default)
+                _base_converter(declared.type, declared.formats)(declared.default)
             except ValueProblem as exc:
                 problems.append(f"{label}: the default cannot be used: {exc}")
         transform: object = declared.transform
@@ -730,6 +738,15 @@ def _configuration_problems(mapping: FieldMapping) -> list[str]:
         if not isinstance(getattr(mapping, option), bool):
             problems.append(f"{option} must be true or false")
     return problems
+
+
+def _formats_problems(declared: CustomField) -> list[str]:
+    formats: object = declared.formats
+    if formats == ():
+        return []
+    if declared.type != "date":
+        return ["formats only apply to date fields"]
+    return date_format_problems(formats)
 
 
 def _closest_type(name: str) -> str | None:
