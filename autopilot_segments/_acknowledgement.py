@@ -52,12 +52,16 @@ class AcknowledgedEntry:
 class ListedContact:
     """A contact to send that the state knows is a member of the list already (its payload changed).
 
-    Its membership needs no probe, check or explicit add: only its upsert is sent.
+    Its membership needs no probe, check or explicit add: only its upsert is sent, as long as the
+    upsert answers with the remembered `contact_id`. Another id means the contact was deleted in
+    Autopilot and re-created by this upsert (a deleted contact leaves every list): then the remembered
+    membership is void, and the contact is made a member like a new one.
     """
 
     row: int
     email: str
     payload: Mapping[str, Any]
+    contact_id: str | None = None
 
 
 class SendFilter(Protocol):

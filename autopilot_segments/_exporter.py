@@ -955,10 +955,11 @@ class _ExportRun:
         for failed_piece, failed_error in result.failed:
             failure = failure or failed_error
             rejections.extend(_rejection(c, "failed", f"not stored: {failed_error}") for c in failed_piece)
-        # Contacts the state knows as members only needed their upsert.
-        listed = [pair for pair in acknowledged if isinstance(pair[0], ListedContact)]
+        # Contacts the state knows as members only needed their upsert, unless Autopilot answered with
+        # another contact id: deleted and re-created since, so no longer a member (see ListedContact).
+        listed = [pair for pair in acknowledged if _still_listed(*pair)]
         if listed:
-            acknowledged = [pair for pair in acknowledged if not isinstance(pair[0], ListedContact)]
+            acknowledged = [pair for pair in acknowledged if not _still_listed(*pair)]
         # From here on _ensure_membership owns the verification slot taken by the probe, if any.
         members, add_failures, add_error = self._ensure_membership(acknowledged, claim)
         members = listed + members
@@ -1129,6 +1130,11 @@ class _Claim:
     upsert) once the batch is acknowledged, or, when None, read the list's members first."""
 
     candidate: MappedRow | None
+
+
+def _still_listed(contact: MappedRow, contact_id: str) -> bool:
+    """A contact the state knows as a member, upserted under the contact id the state remembers."""
+    return isinstance(contact, ListedContact) and contact.contact_id in (None, contact_id)
 
 
 def _rejection(contact: MappedRow, reason: Any, message: str) -> Rejection:

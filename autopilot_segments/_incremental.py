@@ -60,7 +60,14 @@ class StateFilter:
             if record is None or self.run.full:
                 chosen.append(contact)
             else:
-                chosen.append(ListedContact(row=contact.row, email=contact.email, payload=contact.payload))
+                chosen.append(
+                    ListedContact(
+                        row=contact.row,
+                        email=contact.email,
+                        payload=contact.payload,
+                        contact_id=record.contact_id,
+                    )
+                )
         return chosen
 
 
