@@ -32,6 +32,7 @@ from ._acknowledgement import (
     batch_filter,
 )
 from ._bisection import FATAL_ERRORS, ExportAborted, send_with_bisection
+from ._confirmation import confirm_stored
 from ._destination import CallStats, Destination, MemberListing, StatefulDestination, UpsertAnswer
 from ._errors import APIConnectionError, APIError, ConfigurationError, ExportError, GuardrailError
 from ._incremental import RemovalOutcome, SeenSet, StateFilter, StateSink, remove_leavers, seen_email
@@ -927,6 +928,15 @@ class _ExportRun:
         claim = self._probe_before_send(batch)
         try:
             result = send_with_bisection(batch, self._upsert, should_stop=self.stop.is_set)
+            confirmed = [
+                (
+                    piece,
+                    confirm_stored(
+                        self.client, [c.email for c in piece], answer, should_stop=self.stop.is_set
+                    ),
+                )
+                for piece, answer in result.accepted
+            ]
         except BaseException:
             if claim is not None:
                 self.detector.settle("unknown")
@@ -934,15 +944,18 @@ class _ExportRun:
         acknowledged: list[tuple[MappedRow, str]] = []
         rejections: list[Rejection] = []
         failure: BaseException | None = None
-        for piece, answer in result.accepted:
-            stored = {email.lower(): cid for email, cid in answer.email_contact_map.items()}
+        for piece, confirmation in confirmed:
+            failure = failure or confirmation.first_error
             for contact in piece:
-                contact_id = stored.get(contact.email.lower())
-                if contact_id is None:
+                key = contact.email.lower()
+                contact_id = confirmation.stored.get(key)
+                if contact_id is not None:
+                    acknowledged.append((contact, contact_id))
+                elif key in confirmation.unconfirmed:
+                    rejections.append(_rejection(contact, "failed", confirmation.unconfirmed[key]))
+                else:
                     message = "Autopilot's bulk answer left this contact out: it was not stored"
                     rejections.append(_rejection(contact, "rejected_by_api", message))
-                else:
-                    acknowledged.append((contact, contact_id))
         for piece, reason in result.refused:
             message = (
                 "Autopilot refused the whole batch (its halves failed for the same reason, so it was not "

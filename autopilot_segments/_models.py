@@ -320,19 +320,27 @@ class BulkUpsertResult:
 
     `missing` lists the submitted emails (as sent) that are absent from `email_contact_map`, compared
     case-insensitively: Autopilot did NOT store those contacts.
+
+    `mapped` is False when the answer had no `email_contact_map` at all (Autopilot's own published
+    example answers `{"contact_ids": [...]}` only): then nothing says which contact is which, or which
+    were left out, so `email_contact_map` and `missing` are empty and the contacts must be confirmed
+    another way (the exporter does, see `docs/exporter.md`); never count them as stored unconfirmed.
     """
 
     contact_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
     email_contact_map: Mapping[str, str] = attrs.field(converter=_str_map, hash=False)
     missing: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    mapped: bool = True
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any], submitted_emails: Iterable[str]) -> BulkUpsertResult:
         """Parse a `POST /contacts` answer; `submitted_emails` are the `Email` values that were sent."""
         raw_ids = data.get("contact_ids", [])
-        raw_map = data.get("email_contact_map", {})
-        if not isinstance(raw_ids, list) or not isinstance(raw_map, Mapping):
+        raw_map = data.get("email_contact_map")
+        if not isinstance(raw_ids, list) or not isinstance(raw_map, (Mapping, type(None))):
             raise TypeError("contact_ids must be a list and email_contact_map an object")
+        if raw_map is None:
+            return cls(contact_ids=[str(i) for i in raw_ids], email_contact_map={}, mapped=False)
         email_map = {str(email): str(contact_id) for email, contact_id in raw_map.items()}
         stored = {email.casefold() for email in email_map}
         missing: list[str] = []

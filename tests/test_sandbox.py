@@ -285,6 +285,25 @@ def test_bulk_upsert_answers_ids_and_a_map_keyed_by_email_as_sent(api: Api) -> N
     assert api.sb.upsert_counts == {"one@example.com": 1, "two@example.com": 1}
 
 
+@pytest.mark.parametrize("bulk_invalid", ["reject", "drop"])
+def test_bulk_answer_ids_only_plays_autopilots_published_example(api: Api, bulk_invalid: str) -> None:
+    api.sb.configure(bulk_answer="ids_only", bulk_invalid=bulk_invalid)
+    answer = api.bulk([{"Email": "One@example.com"}, {"Email": "two@example.com"}])
+    assert answer.status_code == 200
+    ids = answer.json()
+    assert set(ids) == {"contact_ids"}
+    contacts = api.sb.contacts
+    assert ids["contact_ids"] == [
+        contacts["one@example.com"]["contact_id"],
+        contacts["two@example.com"]["contact_id"],
+    ]
+    if bulk_invalid == "drop":
+        dropped = api.bulk([{"Email": "three@example.com"}, {"Email": "broken"}]).json()
+        assert dropped == {"contact_ids": [api.sb.contacts["three@example.com"]["contact_id"]]}
+    with pytest.raises(ValueError, match="bulk_answer"):
+        api.sb.configure(bulk_answer="sometimes")
+
+
 @pytest.mark.parametrize("body", [{}, {"contacts": []}, {"contacts": None}, {"contacts": "a@b.co"}])
 def test_bulk_upsert_needs_a_non_empty_contacts_array(api: Api, body: Any) -> None:
     assert api("POST", "/contacts", body).status_code == 400

@@ -95,7 +95,8 @@ def test_cli_plays_every_ambiguity_switch(tmp_path: Path) -> None:
     (tmp_path / "key").write_text(key)
     process = subprocess.Popen(
         [sys.executable, "-m", "autopilot_segments.sandbox", "--port", "0", "--api-key-file",
-         str(tmp_path / "key"), "--delete-status", "204", "--hook-style", "old", "--error-style", "code"],
+         str(tmp_path / "key"), "--delete-status", "204", "--hook-style", "old", "--error-style", "code",
+         "--bulk-answer", "ids_only"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -106,6 +107,9 @@ def test_cli_plays_every_ambiguity_switch(tmp_path: Path) -> None:
         headers = {"autopilotapikey": key}
         contact = {"contact": {"Email": "cli@example.com"}}
         assert requests.post(url + "/contact", json=contact, headers=headers, timeout=TIMEOUT).ok
+        bulk = {"contacts": [{"Email": "cli@example.com"}]}
+        answer = requests.post(url + "/contacts", json=bulk, headers=headers, timeout=TIMEOUT).json()
+        assert set(answer) == {"contact_ids"}
         deleted = requests.delete(url + "/contact/cli@example.com", headers=headers, timeout=TIMEOUT)
         assert deleted.status_code == 204
         hook = {"event": "contact_added", "target_url": "https://example.com/h"}

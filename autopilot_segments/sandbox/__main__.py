@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--bulk-invalid", choices=("reject", "drop"), default="reject")
     parser.add_argument("--bulk-list", choices=("honoured", "ignored"), default="honoured")
+    parser.add_argument("--bulk-answer", choices=("map", "ids_only"), default="map")
     parser.add_argument("--duplicate-list", choices=("conflict", "create"), default="conflict")
     parser.add_argument("--delete-status", type=int, choices=(200, 204), default=200)
     parser.add_argument("--hook-style", choices=("new", "old"), default="new")

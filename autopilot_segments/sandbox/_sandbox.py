@@ -17,7 +17,16 @@ from ._app import SandboxApp
 from ._faults import FaultPlan
 from ._recording import RecordedRequest, busiest_window
 from ._server import SandboxHTTPServer
-from ._settings import BulkInvalid, BulkList, DeleteStatus, DuplicateList, ErrorStyle, HookStyle, Settings
+from ._settings import (
+    BulkAnswer,
+    BulkInvalid,
+    BulkList,
+    DeleteStatus,
+    DuplicateList,
+    ErrorStyle,
+    HookStyle,
+    Settings,
+)
 from ._validation import CUSTOM_TYPES
 
 __all__ = ["Sandbox"]
@@ -45,6 +54,7 @@ class Sandbox:
         latency: float = 0.0,
         bulk_invalid: BulkInvalid = "reject",
         bulk_list: BulkList = "honoured",
+        bulk_answer: BulkAnswer = "map",
         duplicate_list: DuplicateList = "conflict",
         delete_status: DeleteStatus = 200,
         hook_style: HookStyle = "new",
@@ -66,6 +76,7 @@ class Sandbox:
             latency=latency,
             bulk_invalid=bulk_invalid,
             bulk_list=bulk_list,
+            bulk_answer=bulk_answer,
             duplicate_list=duplicate_list,
             delete_status=delete_status,
             hook_style=hook_style,

@@ -40,6 +40,7 @@ def sandbox_from_arguments(args: argparse.Namespace, *, api_key: str | None, **o
         latency=args.latency,
         bulk_invalid=args.bulk_invalid,
         bulk_list=args.bulk_list,
+        bulk_answer=args.bulk_answer,
         duplicate_list=args.duplicate_list,
         delete_status=args.delete_status,
         hook_style=args.hook_style,

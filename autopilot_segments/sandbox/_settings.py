@@ -10,6 +10,7 @@ import attrs
 from ._faults import FaultPlan
 
 __all__ = [
+    "BulkAnswer",
     "BulkInvalid",
     "BulkList",
     "DeleteStatus",
@@ -21,6 +22,7 @@ __all__ = [
 
 BulkInvalid = Literal["reject", "drop"]
 BulkList = Literal["honoured", "ignored"]
+BulkAnswer = Literal["map", "ids_only"]
 DuplicateList = Literal["conflict", "create"]
 DeleteStatus = Literal[200, 204]
 HookStyle = Literal["new", "old"]
@@ -66,6 +68,7 @@ class Settings:
     latency: float = attrs.field(default=0.0, validator=_non_negative)
     bulk_invalid: BulkInvalid = attrs.field(default="reject", validator=_one_of(get_args(BulkInvalid)))
     bulk_list: BulkList = attrs.field(default="honoured", validator=_one_of(get_args(BulkList)))
+    bulk_answer: BulkAnswer = attrs.field(default="map", validator=_one_of(get_args(BulkAnswer)))
     duplicate_list: DuplicateList = attrs.field(
         default="conflict", validator=_one_of(get_args(DuplicateList))
     )

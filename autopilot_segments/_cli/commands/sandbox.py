@@ -75,6 +75,13 @@ def _add_sandbox_arguments(sub: argparse.ArgumentParser) -> None:
         help="whether _autopilot_list in a bulk upsert adds the contacts to the list",
     )
     behaviour.add_argument(
+        "--bulk-answer",
+        choices=("map", "ids_only"),
+        default="map",
+        help='a bulk upsert answers {"contact_ids", "email_contact_map"} (map) or only {"contact_ids"} '
+        "(ids_only, as in Autopilot's published example)",
+    )
+    behaviour.add_argument(
         "--duplicate-list",
         choices=("conflict", "create"),
         default="conflict",
