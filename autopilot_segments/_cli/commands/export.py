@@ -64,7 +64,8 @@ def _add_export_arguments(sub: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME:TYPE=COL",
         help=f"map a custom field, e.g. 'Loyalty Points:integer=points'; TYPE is one of "
-        f"{', '.join(_CUSTOM_TYPES)} (repeatable)",
+        f"{', '.join(_CUSTOM_TYPES)}; a date may list its formats, "
+        "'Joined:date(day-first|%%d.%%m.%%Y)=joined' (repeatable)",
     )
 
     run = sub.add_argument_group("run")

@@ -6,6 +6,7 @@ import argparse
 import codecs
 import contextlib
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -58,24 +59,35 @@ def _mapping_from_args(args: argparse.Namespace) -> FieldMapping:
         fields[name] = column
     custom: list[CustomField] = []
     for spec in args.custom:
-        name, field_type, column = _parse_custom(spec)
-        custom.append(CustomField(name, field_type, source=column))  # type: ignore[arg-type]
+        name, field_type, column, formats = _parse_custom(spec)
+        custom.append(CustomField(name, field_type, source=column, formats=formats))  # type: ignore[arg-type]
     return FieldMapping(email=args.email_column, fields=fields, custom=custom)
 
 
-def _parse_custom(spec: str) -> tuple[str, str, str | None]:
-    """`"Loyalty Points:integer=points"` -> ("Loyalty Points", "integer", "points"); without `=COL` the
-    column is named like the field."""
-    head, sep, column = spec.partition("=")
-    name, colon, field_type = head.rpartition(":")
-    name, field_type, column = name.strip(), field_type.strip().lower(), column.strip()
-    if not (colon and name) or (sep and not column):
+_CUSTOM_SPEC = re.compile(
+    r"(?P<name>.+?):(?P<type>[A-Za-z]+)\s*(?:\((?P<formats>[^()]*)\))?\s*(?:=(?P<column>.*))?", re.S
+)
+
+
+def _parse_custom(spec: str) -> tuple[str, str, str | None, tuple[str, ...]]:
+    """`"Loyalty Points:integer=points"` -> ("Loyalty Points", "integer", "points", ()); without `=COL` the
+    column is named like the field. A date field may list its formats in parentheses, separated by `|`:
+    `"Joined:date(%m/%d/%Y %I:%M:%S %p|dataverse)=joined"`."""
+    match = _CUSTOM_SPEC.fullmatch(spec)
+    name = match["name"].strip() if match else ""
+    column = match["column"] if match else None
+    if match is None or not name or (column is not None and not column.strip()):
         raise _UsageError(
-            f"--custom {spec!r}: expected NAME:TYPE=COLUMN, e.g. --custom 'Loyalty Points:integer=points'"
+            f"--custom {spec!r}: expected NAME:TYPE=COLUMN, e.g. --custom 'Loyalty Points:integer=points' "
+            "or 'Joined:date(day-first)=joined'"
         )
+    field_type = match["type"].lower()
     if field_type not in _CUSTOM_TYPES:
         raise _UsageError(f"--custom {spec!r}: TYPE must be one of {', '.join(_CUSTOM_TYPES)}")
-    return name, field_type, column or None
+    formats = tuple(f.strip() for f in (match["formats"] or "").split("|") if f.strip())
+    if match["formats"] is not None and not formats:
+        raise _UsageError(f"--custom {spec!r}: the parentheses name no format, e.g. date(day-first)")
+    return name, field_type, column.strip() if column else None, formats
 
 
 def _load_mapping(path: Path) -> FieldMapping:
