@@ -193,9 +193,9 @@ def test_json_on_every_segment_error_class(
     assert guard["exit_code"] == 3
     assert "--force" in guard["message"]
     usage = error_of(data, "weekly", "Everyone")
-    assert usage["code"] == "usage"
+    assert usage["code"] == "configuration"
     assert "customers.csv" in usage["message"]
-    assert error_of(data, "misspelt", "Misspelt")["code"] == "usage"
+    assert error_of(data, "misspelt", "Misspelt")["code"] == "configuration"
     assert data["exports"]["weekly"]["segments"]["From SQL"]["report"]["exported"] == 3
     assert err == ""  # under --json, errors are in the JSON document
 
@@ -229,7 +229,7 @@ def test_an_export_without_its_key_is_an_export_level_error(
     code, out, _err = cli(capsys, "run", str(folder / "exports.toml"), "weekly", "--json")
     error = json.loads(out)["exports"]["weekly"]["error"]
     assert code == ExitCode.USAGE
-    assert error["code"] == "usage"
+    assert error["code"] == "configuration"
     assert KEY_ENV in error["message"]
     assert sandbox.requests == []
 
@@ -315,7 +315,7 @@ def test_a_second_run_of_the_same_export_is_refused_while_the_first_runs(
             code, out, _err = cli(capsys, "run", str(path), "--json")
             error = json.loads(out)["exports"]["slow"]["error"]
             assert code == ExitCode.USAGE
-            assert error["code"] == "usage"
+            assert error["code"] == "configuration"
             assert f"export 'slow' is already running (process {first.pid})" in error["message"]
             code, _out, err = cli(capsys, "run", str(path))
             assert code == ExitCode.USAGE
@@ -332,3 +332,22 @@ def test_a_second_run_of_the_same_export_is_refused_while_the_first_runs(
         assert json.loads(out_first)["exports"]["slow"]["segments"]["Slow"]["report"]["exported"] == 8
         code, _out, err = cli(capsys, "run", str(path))  # the lock went with the first run
         assert code == ExitCode.OK, err
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_json_on_a_file_level_error_is_the_commands_error_object(
+    folder: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    key = "0123456789abcdef0123456789abcdef"
+    write(folder, "bad.toml", f'[connections.c]\napi_key = "{key}"\n[exports.x]\nmaping = 1\n')
+    code, out, err = cli(capsys, command, str(folder / "bad.toml"), "--json")
+    error = json.loads(out)["error"]
+    assert code == ExitCode.USAGE
+    assert error["code"] == "configuration"
+    assert error["exit_code"] == 2
+    assert "the API key must never be written into the export file" in error["message"]
+    assert "did you mean 'mapping'?" in error["message"]
+    assert key not in out + err
+    code, out, _err = cli(capsys, command, str(folder / "exports.toml"), "nope", "--json")
+    assert code == ExitCode.USAGE
+    assert "no export 'nope'" in json.loads(out)["error"]["message"]

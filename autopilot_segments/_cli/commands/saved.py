@@ -7,8 +7,8 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from ..._errors import AutopilotError
-from ..console import _Console
-from ..exit_codes import ExitCode, _describe_failure
+from ..console import _Console, redact_key_like
+from ..exit_codes import ERROR_CODES, ExitCode, _describe_failure
 from .export import _export_exit_code
 
 if TYPE_CHECKING:
@@ -59,9 +59,20 @@ def _load(args: argparse.Namespace, console: _Console) -> ExportFile:
     return exports
 
 
-def _error_json(error: BaseException) -> dict[str, Any]:
+def _described(console: _Console, error: BaseException) -> tuple[ExitCode, str]:
+    """The exit code and message of an error, as every command prints them (keys hidden)."""
     code, message = _describe_failure(error)
-    data: dict[str, Any] = {"code": code.name.lower(), "exit_code": int(code), "message": message}
+    return code, redact_key_like(console.redact(message))
+
+
+def _error_json(console: _Console, error: BaseException) -> dict[str, Any]:
+    """The same object as a command's `--json` error: code, message, exit code (and a partial report)."""
+    code, message = _described(console, error)
+    data: dict[str, Any] = {
+        "code": ERROR_CODES.get(code, "failure"),
+        "message": message,
+        "exit_code": int(code),
+    }
     report = getattr(error, "report", None) or getattr(error, "export_report", None)
     if report is not None:
         data["report"] = report.to_dict()
@@ -90,7 +101,7 @@ def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
                 "ok": worst == ExitCode.OK,
                 "exit_code": int(worst),
                 "dry_run": args.dry_run,
-                "exports": {name: _run_json(run, codes[name]) for name, run in runs.items()},
+                "exports": {name: _run_json(console, run, codes[name]) for name, run in runs.items()},
             }
         )
         return worst
@@ -99,12 +110,12 @@ def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
     return worst
 
 
-def _run_json(run: SavedRun, code: ExitCode) -> dict[str, Any]:
+def _run_json(console: _Console, run: SavedRun, code: ExitCode) -> dict[str, Any]:
     segments: dict[str, Any] = {title: {"report": r.to_dict()} for title, r in run.reports.items()}
-    segments.update({title: {"error": _error_json(e)} for title, e in run.errors.items()})
+    segments.update({title: {"error": _error_json(console, e)} for title, e in run.errors.items()})
     return {
         "exit_code": int(code),
-        "error": None if run.error is None else _error_json(run.error),
+        "error": None if run.error is None else _error_json(console, run.error),
         "segments": segments,
         "notes": list(run.notes),
     }
@@ -112,7 +123,7 @@ def _run_json(run: SavedRun, code: ExitCode) -> dict[str, Any]:
 
 def _show_run(console: _Console, run: SavedRun, code: ExitCode) -> None:
     if run.error is not None:
-        console.error(f"export {run.export!r} did not run: {_describe_failure(run.error)[1]}")
+        console.error(f"export {run.export!r} did not run: {_described(console, run.error)[1]}")
         return
     done = "planned" if run.dry_run else "exported"
     count = len(run.reports) + len(run.errors)
@@ -123,7 +134,7 @@ def _show_run(console: _Console, run: SavedRun, code: ExitCode) -> None:
         console.out(report.summary())
         console.out()
     for title, error in run.errors.items():
-        console.error(f"export {run.export!r}, segment {title!r}: {_describe_failure(error)[1]}")
+        console.error(f"export {run.export!r}, segment {title!r}: {_described(console, error)[1]}")
     for note in run.notes:
         console.note(f"note: {note}")
 
