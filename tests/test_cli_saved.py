@@ -351,3 +351,21 @@ def test_json_on_a_file_level_error_is_the_commands_error_object(
     code, out, _err = cli(capsys, command, str(folder / "exports.toml"), "nope", "--json")
     assert code == ExitCode.USAGE
     assert "no export 'nope'" in json.loads(out)["error"]["message"]
+
+
+def test_the_progress_display_follows_the_segments_one_line_each() -> None:
+    import io
+
+    from autopilot_segments import Progress
+    from autopilot_segments._cli.commands.saved import _SegmentProgress
+    from autopilot_segments._cli.console import _Console
+
+    stream = io.StringIO()
+    snapshot = {"exported": 1, "rejected": 0, "api_calls": 1, "elapsed": 1.0, "rate": 1.0}
+    with _SegmentProgress("line", _Console(io.StringIO(), stream)) as progress:
+        progress.update(Progress(segment="A", rows_seen=1, **snapshot))
+        progress.update(Progress(segment="A", rows_seen=2, **snapshot))
+        progress.update(Progress(segment="B", rows_seen=1_500, **snapshot))
+    lines = stream.getvalue().split("\n")
+    assert [line.rsplit("\r", 1)[-1].split(":")[0] for line in lines if line] == ["A", "B"]
+    assert "1,500 rows read" in lines[1]

@@ -6,12 +6,16 @@ import argparse
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from ..._errors import AutopilotError
 from ..console import _Console, redact_key_like
 from ..exit_codes import ERROR_CODES, ExitCode, _describe_failure
+from ..progress import _progress_mode, _ProgressDisplay
 from .export import _export_exit_code
 
 if TYPE_CHECKING:
+    from ..._progress import Progress
     from ..._saved import ExportFile, SavedRun
 
 
@@ -28,6 +32,9 @@ def _add_run_arguments(sub: argparse.ArgumentParser) -> None:
         "--force", action="store_true", help="override the guard rails (empty input, mass removal)"
     )
     sub.add_argument("--json", action="store_true", help="print the runs' reports as JSON on stdout")
+    sub.add_argument(
+        "--no-progress", action="store_true", help="no progress display (it is shown on a terminal only)"
+    )
 
 
 def _add_check_arguments(sub: argparse.ArgumentParser) -> None:
@@ -79,6 +86,30 @@ def _error_json(console: _Console, error: BaseException) -> dict[str, Any]:
     return data
 
 
+@attrs.define
+class _SegmentProgress:
+    """One progress display per segment, opened when its first snapshot arrives."""
+
+    mode: str
+    console: _Console
+    _current: _ProgressDisplay | None = None
+
+    def __enter__(self) -> _SegmentProgress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._current is not None:
+            self._current.close()
+
+    def update(self, progress: Progress) -> None:
+        if self._current is None or self._current.segment != progress.segment:
+            if self._current is not None:
+                self._current.close()
+            self._current = _ProgressDisplay(self.mode, self.console.stderr, segment=progress.segment)
+            self._current.__enter__()
+        self._current.update(progress)
+
+
 def _run_code(run: SavedRun) -> ExitCode:
     codes = [ExitCode.OK]
     if run.error is not None:
@@ -90,9 +121,15 @@ def _run_code(run: SavedRun) -> ExitCode:
 
 def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
     exports = _load(args, console)
-    runs = exports.run(
-        args.names or None, dry_run=args.dry_run, full=args.full, force=args.force, base_url=args.base_url
-    )
+    with _SegmentProgress(_progress_mode(console, enabled=not args.no_progress), console) as progress:
+        runs = exports.run(
+            args.names or None,
+            dry_run=args.dry_run,
+            full=args.full,
+            force=args.force,
+            base_url=args.base_url,
+            on_progress=progress.update if progress.mode != "off" else None,
+        )
     codes = {name: _run_code(run) for name, run in runs.items()}
     worst = max(codes.values(), default=ExitCode.OK)
     if console.json_mode:
