@@ -16,9 +16,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 # The superuser's password: real password authentication over TCP, so tests can check that the
 # password never shows up in output, errors or reports.
@@ -50,6 +52,18 @@ def find_bin_dir() -> Path:
         "no PostgreSQL server binaries (postgres, initdb, pg_ctl) on PATH or in /usr/lib/postgresql/*/bin; "
         "install them, e.g. apt-get install postgresql"
     )
+
+
+def require_server_binaries(
+    environ: Mapping[str, str] = os.environ, find: Callable[[], Path] = find_bin_dir
+) -> Path:
+    """The binaries' folder; without one, skip the test, or fail it when `CI` is set (never skip in CI)."""
+    try:
+        return find()
+    except PostgresUnavailable as exc:
+        if environ.get("CI"):
+            pytest.fail(f"CI is set but PostgreSQL is not installed: {exc}", pytrace=False)
+        pytest.skip(str(exc))
 
 
 def _free_port() -> int:

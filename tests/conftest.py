@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-from _postgres import PostgresServer, PostgresUnavailable, find_bin_dir, postgres_server
+from _postgres import PostgresServer, postgres_server, require_server_binaries
 
 
 @pytest.fixture(scope="session")
@@ -16,11 +15,6 @@ def postgres() -> Iterator[PostgresServer]:
     Skipped when no server binary is installed, except in CI (`CI` set), where that is a failure:
     CI installs PostgreSQL (.ci/run), so a missing server there means the tests did not run.
     """
-    try:
-        find_bin_dir()
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but PostgreSQL is not installed: {exc}", pytrace=False)
-        pytest.skip(str(exc))
+    require_server_binaries()
     with postgres_server() as server:
         yield server

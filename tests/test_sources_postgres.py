@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -16,7 +17,7 @@ import psycopg2.extras
 import pytest
 import sqlalchemy
 from _exporting import make_client, make_mapping
-from _postgres import PostgresServer
+from _postgres import PostgresServer, PostgresUnavailable, require_server_binaries
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
@@ -297,3 +298,18 @@ def test_a_query_exports_to_the_sandbox(pg: PostgresServer, driver: str) -> None
     finally:
         if driver != "url":
             connection.close()
+
+
+# ------------------------------------------------------------------------------------- the fixture
+
+
+def test_without_a_server_binary_the_tests_skip_locally_and_fail_in_ci() -> None:
+    def missing() -> Path:
+        raise PostgresUnavailable("no PostgreSQL server binaries")
+
+    with pytest.raises(pytest.skip.Exception, match="no PostgreSQL server binaries"):
+        require_server_binaries({}, missing)
+    for value in ("true", "1"):
+        with pytest.raises(pytest.fail.Exception, match="CI is set but PostgreSQL is not installed"):
+            require_server_binaries({"CI": value}, missing)
+    assert require_server_binaries({"CI": "true"}, lambda: Path("/opt/pg/bin")) == Path("/opt/pg/bin")
