@@ -34,6 +34,7 @@ from .export_inputs import (
     _Reopened,
     _source_path,
 )
+from .export_sql import _add_sql_arguments, _sql_source, _SqlSource
 
 
 def _add_export_arguments(sub: argparse.ArgumentParser) -> None:
@@ -41,12 +42,14 @@ def _add_export_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "source",
         metavar="SOURCE",
+        nargs="?",
         help="a .csv, .tsv, .jsonl, .parquet or .xlsx file (gzip read by content), a CDM folder "
-        "(with --entity), or - for standard input (with --format)",
+        "(with --entity), or - for standard input (with --format); or no SOURCE but --sql with --db",
     )
     sub.add_argument("--segment", required=True, metavar="NAME", help="the Autopilot list to export into")
     sub.add_argument("--entity", metavar="NAME", help="the entity to read when SOURCE is a CDM folder")
     _add_reader_arguments(sub.add_argument_group("reading SOURCE"))
+    _add_sql_arguments(sub.add_argument_group("a database query instead of SOURCE"))
 
     mapping = sub.add_argument_group("mapping (either --mapping, or --email-column with --field/--custom)")
     mapping.add_argument("--mapping", metavar="FILE", help="a JSON field mapping (see docs/cli.md)")
@@ -146,7 +149,8 @@ def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
     _check_export_flags(args)
     mapping = _mapping_from_args(args)
     reader = _reader_options(args)
-    source = _source_path(args)
+    sql = _sql_source(args, console)  # checks SOURCE against --sql first
+    source: str | _SqlSource = sql if sql is not None else _source_path(args)
     # A dry run writes nothing, so it can meet a malformed record as it reads; a real export must not.
     total = None if args.dry_run else _read_through(source, args.entity, **reader)
     with contextlib.ExitStack() as stack:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..._mapping import FieldMapping
 
 from ..exit_codes import _UsageError
+from .export_sql import _SqlSource
 
 _CUSTOM_TYPES = ("string", "integer", "float", "date", "boolean")
 
@@ -161,7 +162,7 @@ def _source_path(args: argparse.Namespace) -> str:
     return spool.name
 
 
-def _read_through(source: str, entity: str | None, **reader: Any) -> int:
+def _read_through(source: str | _SqlSource, entity: str | None, **reader: Any) -> int:
     """Read the whole source once before anything is sent, and return its row count.
 
     The readers stream, so a malformed record (an unquoted separator, a line of bad JSON, a byte the
@@ -173,14 +174,15 @@ def _read_through(source: str, entity: str | None, **reader: Any) -> int:
         try:
             return sum(1 for _ in rows)
         except SourceError as exc:
-            raise SourceError(f"{exc}; nothing was sent (fix the file and run the export again)") from exc
+            what = "the query" if isinstance(source, _SqlSource) else "the file"
+            raise SourceError(f"{exc}; nothing was sent (fix {what} and run the export again)") from exc
 
 
 @attrs.frozen
 class _Reopened:
     """A source read from the start, file opened anew, each time it is iterated."""
 
-    source: str
+    source: str | _SqlSource
     entity: str | None
     reader: Mapping[str, Any] = attrs.field(factory=dict)
 
@@ -190,14 +192,16 @@ class _Reopened:
 
 
 @contextlib.contextmanager
-def _open_rows(source: str, entity: str | None, **reader: Any) -> Iterator[Iterator[Mapping[str, Any]]]:
+def _open_rows(
+    source: str | _SqlSource, entity: str | None, **reader: Any
+) -> Iterator[Iterator[Mapping[str, Any]]]:
     """The source's rows, streamed, and closed (with the file) however the export ends.
 
     `reader`: `open_source`'s encoding, delimiter, format and sheet options.
     """
     from ...sources import open_source
 
-    rows = open_source(source, entity=entity, **reader)
+    rows = source.rows() if isinstance(source, _SqlSource) else open_source(source, entity=entity, **reader)
     try:
         yield rows
     finally:
