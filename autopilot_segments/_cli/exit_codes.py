@@ -39,8 +39,8 @@ class ExitCode(enum.IntEnum):
 
 _EPILOG = f"""\
 exit codes:
-  0  every row was exported (or was already up to date); other commands: success
-  1  the export finished, but some rows were rejected (see --rejections / --report)
+  0  every row was exported (or was already up to date); demo: it ran as intended; others: success
+  1  export: the export finished, but some rows were rejected (see --rejections / --report)
   2  usage or configuration error (bad flags, no API key, unreadable source, mapping or state file)
   3  a guard rail stopped the export before anything was written (re-run with --force to override)
   4  authentication or permission error (the API key was refused)
