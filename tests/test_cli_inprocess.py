@@ -390,3 +390,56 @@ def test_a_401_mid_export_exits_4_and_still_writes_the_partial_report(
     assert key not in err + report_path.read_text(encoding="utf-8") + rejections_path.read_text(
         encoding="utf-8"
     )
+
+
+MAPPING_TOML = """\
+email = "email"
+
+[fields]
+FirstName = "first"
+
+[[custom]]
+name = "Loyalty Points"
+type = "integer"
+source = "points"
+"""
+
+
+def test_a_toml_mapping_file_is_read_as_toml(
+    source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(MAPPING_TOML, encoding="utf-8")
+    code = main(["export", str(source), "--segment", "S", "--dry-run", "--json", "--mapping", str(mapping)])
+    report = json.loads(capsys.readouterr().out)
+    assert code == ExitCode.REJECTED_ROWS
+    assert report["exported"] == 1
+    assert {(r["row"], r["reason"], r["field"]) for r in report["rejected"]} == {
+        (2, "invalid_value", "points"),
+        (3, "missing_email", "email"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("m.toml", 'email = "email"\n[fields\n', "is not valid TOML"),
+        ("m.json", '{"email": "email",}', "is not valid JSON"),
+        ("m.toml", 'email = "email"\nfeilds = {FirstName = "first"}\n', "did you mean 'fields'?"),
+    ],
+)
+def test_a_broken_mapping_file_says_what_is_wrong_in_its_own_format(
+    source: Path,
+    tmp_path: Path,
+    name: str,
+    content: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    mapping = tmp_path / name
+    mapping.write_text(content, encoding="utf-8")
+    code = main(["export", str(source), "--segment", "S", "--dry-run", "--mapping", str(mapping)])
+    err = capsys.readouterr().err
+    assert code == ExitCode.USAGE
+    assert message in err
+    assert ("JSON" in err) == name.endswith(".json")

@@ -92,14 +92,20 @@ def _parse_custom(spec: str) -> tuple[str, str, str | None, tuple[str, ...]]:
 
 
 def _load_mapping(path: Path) -> FieldMapping:
+    """A `--mapping` file: TOML for `*.toml`, JSON otherwise (both hold the `FieldMapping.from_dict` form)."""
     from ..._mapping import FieldMapping
+    from ..._toml import read_toml
 
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read the mapping file {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise ConfigurationError(f"the mapping file {path} is not valid JSON: {exc}") from None
+    if path.suffix.lower() == ".toml":
+        data: Any = read_toml(path, what="mapping file")
+    else:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read the mapping file {path}: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            hint = " (a TOML mapping file must be named *.toml)" if path.suffix.lower() != ".json" else ""
+            raise ConfigurationError(f"the mapping file {path} is not valid JSON{hint}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigurationError(f"the mapping file {path} must hold a JSON object")
     return FieldMapping.from_dict(data)
