@@ -52,7 +52,11 @@ def _add_export_arguments(sub: argparse.ArgumentParser) -> None:
     _add_sql_arguments(sub.add_argument_group("a database query instead of SOURCE"))
 
     mapping = sub.add_argument_group("mapping (either --mapping, or --email-column with --field/--custom)")
-    mapping.add_argument("--mapping", metavar="FILE", help="a field mapping file: TOML if named *.toml, else JSON (see docs/cli.md)")
+    mapping.add_argument(
+        "--mapping",
+        metavar="FILE",
+        help="a field mapping file: TOML if named *.toml, else JSON (see docs/cli.md)",
+    )
     mapping.add_argument("--email-column", metavar="COL", help="the source column holding the email")
     mapping.add_argument(
         "--field",
