@@ -259,7 +259,7 @@ def test_check_validates_fields_and_columns_without_writing(
     assert code == ExitCode.USAGE
     assert data["ok"] is False
     assert data["exports"]["with_rejects"]["ok"] is True
-    assert any("string in the account" in p for p in data["exports"]["weekly"]["problems"])
+    assert any("the account defines it as string" in p for p in data["exports"]["weekly"]["problems"])
     assert any("'Email' (the email)" in p for p in data["exports"]["misspelt"]["problems"])
     assert any("has no rows" in p for p in data["exports"]["empty"]["problems"])
     assert [r.path for r in sandbox.requests[requests_before:]] == ["/contacts/custom_fields"]  # one call

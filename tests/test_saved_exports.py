@@ -265,7 +265,7 @@ def test_check_compares_custom_fields_and_reads_each_source_without_writing(
     assert tiers.problems == ()
     assert not weekly.ok
     (problem,) = weekly.problems
-    assert "'Points' is integer in the mapping but string in the account" in problem
+    assert "custom field 'Points': the mapping sends integer, the account defines it as string" in problem
     assert [r.method for r in sandbox.requests] == ["GET"]  # one custom-field read for the connection
     assert sandbox.lists == []
     assert len(sandbox.contacts) == before
@@ -446,3 +446,32 @@ def test_base_url_precedence_is_argument_then_environment_then_file_then_default
     monkeypatch.setenv("K", KEY)
     with make_client(load_exports(path)["x"].connection) as client:
         assert client.base_url == "https://api2.autopilothq.com/v1"  # the default
+
+
+def test_custom_field_findings_type_conflicts_spelling_and_new_fields() -> None:
+    from autopilot_segments import CustomField, CustomFieldDefinition, FieldMapping
+    from autopilot_segments._saved import custom_field_findings
+
+    mapping = FieldMapping(
+        email="email",
+        custom=[
+            CustomField("Points", "integer"),
+            CustomField("loyalty tier", "string"),
+            CustomField("Signup", "date"),
+            CustomField("Score", "float"),
+        ],
+    )
+    account = [
+        CustomFieldDefinition(name="Points", field_type="string"),
+        CustomFieldDefinition(name="Loyalty Tier", field_type="string"),
+        CustomFieldDefinition(name="Score", field_type="float"),
+    ]
+    problems, notes = custom_field_findings(mapping, account)
+    assert problems == [
+        "custom field 'Points': the mapping sends integer, the account defines it as string: Autopilot keeps "
+        "a field's first type, so every value would be refused; change the mapping's type to 'string' (or "
+        "use another field name)",
+        "custom field 'loyalty tier': the account names it 'Loyalty Tier'; use that exact name, or the "
+        "export creates a second field",
+    ]
+    assert notes == ["custom field 'Signup' (date) is not in the account yet: the first export creates it"]

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+import attrs
+
 from .._errors import ConfigurationError
 from .._mapping import FieldMapping
 from .._models import CustomFieldDefinition
+from .._preflight import check_custom_fields
 from ._result import CheckResult
 from ._rows import open_rows
 
@@ -17,37 +20,47 @@ if TYPE_CHECKING:
 __all__ = ["check_export", "custom_field_findings"]
 
 
+@attrs.frozen
+class _Known:
+    """Definitions read once (one call per connection), handed to the preflight's comparison."""
+
+    definitions: tuple[CustomFieldDefinition, ...]
+
+    def custom_fields(self) -> tuple[CustomFieldDefinition, ...]:
+        return self.definitions
+
+
 def custom_field_findings(
     mapping: FieldMapping, definitions: Iterable[CustomFieldDefinition]
 ) -> tuple[list[str], list[str]]:
     """(problems, notes) comparing the mapping's custom fields with the account's definitions.
 
-    A field the account has with another type is a problem (Autopilot keeps a field's first type, so
-    every value would be refused); one it lacks is a note (the first export creates it).
+    A field the account has with another type is a problem (the exporter's preflight comparison:
+    Autopilot keeps a field's first type, so every value would be refused), and so is one the account
+    spells with other capitals; one it lacks is a note (the first export creates it).
     """
-    defined = {d.name: d.field_type for d in definitions}
+    known = _Known(tuple(definitions))
+    problems = [
+        f"{conflict.describe()}: Autopilot keeps a field's first type, so every value would be refused; "
+        f"change the mapping's type to {conflict.account_type!r} (or use another field name)"
+        for conflict in check_custom_fields(known, mapping)
+    ]
+    defined = {d.name for d in known.definitions}
     folded = {name.casefold(): name for name in defined}
-    problems: list[str] = []
     notes: list[str] = []
     for field in mapping.custom:
-        have = defined.get(field.name)
-        if have is None:
-            twin = folded.get(field.name.casefold())
-            if twin is not None:
-                problems.append(
-                    f"custom field {field.name!r}: the account names it {twin!r}; use that exact name, or "
-                    "the export creates a second field"
-                )
-            else:
-                notes.append(
-                    f"custom field {field.name!r} ({field.type}) is not in the account yet: the first "
-                    "export creates it"
-                )
-        elif have != field.type:
+        if field.name in defined:
+            continue
+        twin = folded.get(field.name.casefold())
+        if twin is not None:
             problems.append(
-                f"custom field {field.name!r} is {field.type} in the mapping but {have} in the account, "
-                "which keeps a field's first type: every value would be refused; change the mapping's type "
-                f"to {have!r} (or use another field name)"
+                f"custom field {field.name!r}: the account names it {twin!r}; use that exact name, or "
+                "the export creates a second field"
+            )
+        else:
+            notes.append(
+                f"custom field {field.name!r} ({field.type}) is not in the account yet: the first "
+                "export creates it"
             )
     return problems, notes
 
