@@ -51,7 +51,28 @@ def _frame(_tmp: Path) -> Iterator[Mapping[str, Any]]:
     return from_dataframe(pd.DataFrame(ROWS))
 
 
+def _pandas(_tmp: Path) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(ROWS)  # passed straight in
+
+
+def _polars(_tmp: Path) -> Any:
+    import polars as pl
+
+    return pl.DataFrame(ROWS)
+
+
+def _arrow(_tmp: Path) -> Any:
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(ROWS)
+
+
 INPUTS: dict[str, Callable[[Path], Any]] = {
+    "pandas": _pandas,
+    "polars": _polars,
+    "arrow table": _arrow,
     "list": lambda _tmp: [dict(r) for r in ROWS],
     "generator": lambda _tmp: (dict(r) for r in ROWS),
     "csv": _csv,
