@@ -303,6 +303,18 @@ def test_an_open_file_and_a_cursor_without_a_result_are_type_errors(tmp_path: Pa
         rows_of(sqlite3.connect(":memory:").cursor())
 
 
+def test_a_sqlalchemy_result_is_refused_with_its_mappings_accepted() -> None:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine("sqlite://")
+    with engine.connect() as connection:
+        query = sqlalchemy.text("SELECT 'ann@example.com' AS Email")
+        with pytest.raises(TypeError, match=r"pass result\.mappings\(\)"):
+            rows_of(connection.execute(query))
+        assert list(rows_of(connection.execute(query).mappings())) == [{"Email": "ann@example.com"}]
+    engine.dispose()
+
+
 def test_keep_last_needs_a_reiterable_kind(tmp_path: Path) -> None:
     mapping = FieldMapping(email="Email", keep="last")
     frame = pd.DataFrame({"Email": ["a@example.com", "b@example.com", "A@example.com"]})

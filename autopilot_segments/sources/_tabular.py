@@ -93,6 +93,7 @@ _HINTS: Final[dict[tuple[str, str], str]] = {
     ("pyarrow", "ChunkedArray"): "pass a pyarrow Table (pyarrow.table({...})), not one column",
     ("pyarrow", "Array"): "pass a pyarrow Table (pyarrow.table({...})), not one column",
     ("pyspark", "Column"): "pass the DataFrame (df.select(...)), not a Column",
+    ("sqlalchemy", "Result"): "pass result.mappings() (rows keyed by column), or use sources.read_sql",
 }
 
 _ACCEPTED: Final = (
