@@ -44,6 +44,7 @@ _PLACEHOLDER_TEXT: Final = re.compile(
     r"|(?:1/1/0001|01/01/0001|1/1/1753|01/01/1753)(?: 12:00(?::00)? AM| 00:00(?::00)?)?"
 )
 _PLACEHOLDER_DAYS: Final = frozenset(d.isoformat() for d in PLACEHOLDER_DATES)
+_PLACEHOLDER_YEARS: Final = frozenset(day[:4] for day in _PLACEHOLDER_DAYS)
 _YEAR: Final = re.compile(r"%Y")
 _TWO_DIGIT_YEAR: Final = re.compile(r"%y")
 _DIRECTIVE: Final = re.compile(r"%.")
@@ -141,7 +142,9 @@ def date_converter(formats: Sequence[str] = ()) -> Converter:
         text = value.strip()
         if not text:
             return OMIT
-        if _PLACEHOLDER_TEXT.fullmatch(text):
+        if (
+            text[:4] in _PLACEHOLDER_YEARS or "/0001" in text or "/1753" in text
+        ) and _PLACEHOLDER_TEXT.fullmatch(text):
             return OMIT
         if only_iso:
             result = _parse_iso(text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any, Final, Literal
 
@@ -216,6 +217,7 @@ class QuoteAlwaysReader:
         self._delimiter = delimiter
         self._quote = quote
         self._escape = escape
+        self._special = re.compile("[" + re.escape(quote + delimiter) + "\r\n]")
         self.line_num = 0
 
     def __iter__(self) -> Iterator[list[str]]:
@@ -226,6 +228,61 @@ class QuoteAlwaysReader:
         if not line:
             raise StopIteration
         self.line_num += 1
+        if self._quote not in line and (self._escape is None or self._escape not in line):
+            text = line.rstrip("\r\n")
+            return text.split(self._delimiter) if text else []  # the common case: nothing quoted
+        if self._escape is not None:
+            return self._slow(line)
+        return self._scan(line)
+
+    def _scan(self, line: str) -> list[str]:
+        """A record with quotes: jump from one special character to the next with `str.find`."""
+        quote, delimiter = self._quote, self._delimiter
+        special = self._special
+        cells: list[str] = []
+        buffer: list[str] = []
+        quoted = False
+        i = 0
+        while True:
+            if quoted:
+                j = line.find(quote, i)
+                if j < 0:
+                    buffer.append(line[i:])
+                    line = self._fh.readline()
+                    if not line:
+                        raise csv.Error("unexpected end of data: a quoted value is not closed")
+                    self.line_num += 1
+                    i = 0
+                    continue
+                buffer.append(line[i:j])
+                if line.startswith(quote, j + 1):
+                    buffer.append(quote)
+                    i = j + 2
+                else:
+                    quoted = False
+                    i = j + 1
+                continue
+            match = special.search(line, i)
+            if match is None:
+                buffer.append(line[i:])
+                break
+            j = match.start()
+            buffer.append(line[i:j])
+            ch = line[j]
+            if ch == quote:
+                quoted = True
+                i = j + 1
+            elif ch == delimiter:
+                cells.append("".join(buffer))
+                buffer = []
+                i = j + 1
+            else:  # the line break ends the record
+                break
+        cells.append("".join(buffer))
+        return cells
+
+    def _slow(self, line: str) -> list[str]:
+        """A record with an escape character: character by character."""
         cells: list[str] = []
         buffer: list[str] = []
         quoted = False
