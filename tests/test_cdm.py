@@ -729,3 +729,24 @@ def test_random_rows_round_trip_exactly_in_every_format(
     (folder / "p.csv").write_bytes(_write_partition(rows, header, fmt).encode(ENCODINGS[fmt["encoding"]]))
     expected = [dict(zip(names, row, strict=True)) for row in rows]
     assert list(read_cdm(folder, "Lead")) == expected
+
+
+@pytest.mark.parametrize("style", ["CsvStyle.QuoteAfterDelimiter", "CsvStyle.QuoteAlways"])
+def test_quote_and_escape_characters_are_honoured(tmp_path: Path, style: str) -> None:
+    traits = csv_trait(quote="'", escape="\\", csvStyle=style)
+    folder = model_folder(tmp_path / "cdm", {"location": "p.csv", "cdm:traits": traits})
+    write(folder / "p.csv", "a@example.com,'O\\'Brien, Ltd'\nb@example.com,x\\,y\n\nc@example.com,\"q\"\n")
+    assert list(read_cdm(folder, "Lead")) == [
+        {"email": "a@example.com", "company": "O'Brien, Ltd"},
+        {"email": "b@example.com", "company": "x,y"},
+        {"email": "c@example.com", "company": '"q"'},
+    ]
+
+
+def test_an_unclosed_quote_is_a_malformed_csv_error(tmp_path: Path) -> None:
+    folder = model_folder(
+        tmp_path / "cdm", {"location": "p.csv", "cdm:traits": csv_trait(csvStyle="QuoteAlways")}
+    )
+    write(folder / "p.csv", 'a@example.com,"never closed\nb@example.com,x\n')
+    with pytest.raises(SourceError, match="malformed CSV near line 2: unexpected end of data"):
+        list(read_cdm(folder, "Lead"))
