@@ -88,6 +88,7 @@ class AutopilotClient:
         max_retries: int = 5,
         backoff_factor: float = 0.5,
         max_retry_after: float = 60.0,
+        deadline: float | None = 120.0,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -101,6 +102,7 @@ class AutopilotClient:
             max_retries=max_retries,
             backoff_factor=backoff_factor,
             max_retry_after=max_retry_after,
+            deadline=deadline,
             problems=problems,
         )
         if problems:
@@ -113,12 +115,14 @@ class AutopilotClient:
         self._stats = StatsCounter()
         self._limiter = RateLimiter(requests_per_second, clock=clock, sleep=sleep)
         self._max_retry_after = float(max_retry_after)
+        self._deadline = None if deadline is None else float(deadline)
         self._retry_policy = RetryPolicy(max_retries=max_retries, backoff_factor=backoff_factor, sleep=sleep)
         self._transport = Transport(
             session=session,
             timeout=timeout,
             max_retries=max_retries,
             backoff_factor=backoff_factor,
+            deadline=self._deadline,
             hooks=RetryHooks(
                 limiter=self._limiter, stats=self._stats, sleep=sleep, max_retry_after=max_retry_after
             ),
@@ -139,6 +143,11 @@ class AutopilotClient:
     def requests_per_second(self) -> float:
         """The configured request rate (the limiter may run slower for a while after a 429)."""
         return self._requests_per_second
+
+    @property
+    def deadline(self) -> float | None:
+        """Seconds one call may take in all, retries and their waits included (None: no deadline)."""
+        return self._deadline
 
     @property
     def stats(self) -> ClientStats:
@@ -582,6 +591,7 @@ def _check_options(
     max_retries: int,
     backoff_factor: float,
     max_retry_after: float,
+    deadline: float | None,
     problems: list[str],
 ) -> None:
     if not _positive(requests_per_second):
@@ -597,6 +607,11 @@ def _check_options(
         problems.append(f"backoff_factor must be a number >= 0, got {backoff_factor!r}")
     if not (_positive(max_retry_after) or max_retry_after == 0) or isinstance(max_retry_after, bool):
         problems.append(f"max_retry_after must be a number of seconds >= 0, got {max_retry_after!r}")
+    if deadline is not None and not _positive(deadline):
+        problems.append(
+            f"deadline must be a number of seconds > 0 (the longest one call may take), or None, "
+            f"got {deadline!r}"
+        )
 
 
 def _contact_payload(contact: ContactInput, *, allow_resubscribe: bool) -> dict[str, Any]:

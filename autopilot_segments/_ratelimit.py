@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 __all__ = ["RateLimiter"]
@@ -83,6 +84,10 @@ class RateLimiter:
         self._issued = 0
         self._serving = 0
         self._next = -math.inf  # the earliest instant the next request may start
+        # The last departures (see note_started): at most `capacity` of them in any `window`.
+        capacity = max(1, math.floor(self._rate))
+        self._window = capacity / self._ceiling * (1.0 + self._margin)
+        self._sent: deque[float] = deque(maxlen=capacity)
         self._effective_rate = self._rate
         self._paused_until = -math.inf
         self._penalty_until = -math.inf  # a 429 before this instant belongs to the last penalty
@@ -135,6 +140,8 @@ class RateLimiter:
                     now = self._clock()
                     self._recover(now)
                     start = max(self._next, self._paused_until)
+                    if len(self._sent) == self._sent.maxlen:
+                        start = max(start, self._sent[0] + self._window)
                     if start <= now:
                         self._next = now + self._interval()
                         return
@@ -143,6 +150,17 @@ class RateLimiter:
             with self._turns:
                 self._serving += 1
                 self._turns.notify_all()
+
+    def note_started(self) -> None:
+        """A request's bytes have just left (called by the transport once they are written).
+
+        The start the limiter granted and the moment the request really leaves differ by however long
+        the thread took to get there (the GIL, other threads). When those delays vary, starts granted
+        a second apart can leave less than a second apart; the limiter remembers the last `rate` real
+        departures and never grants a start less than a second (plus the margin) after the oldest.
+        """
+        with self._lock:
+            self._sent.append(self._clock())
 
     def note_rate_limited(self, retry_after: float | None = None) -> None:
         """The server answered 429: wait out `retry_after` (seconds, already capped) and slow down.

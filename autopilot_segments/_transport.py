@@ -11,6 +11,7 @@ and takes a rate-limiter slot before every retry, because a retry is a request t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -22,12 +23,12 @@ from types import TracebackType
 from typing import Any, Final
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from ._deadline import CallWatch, DeadlineExceeded, WatchedAdapter, current_watch, watching
 from ._errors import APIConnectionError, APITimeoutError
 from ._models import ClientStats
 from ._ratelimit import RateLimiter
@@ -163,6 +164,12 @@ class CountingRetry(Retry):
         _pool: ConnectionPool | None = None,
         _stacktrace: TracebackType | None = None,
     ) -> CountingRetry:
+        watch = current_watch()
+        if watch is not None and watch.deadline_passed():
+            if response is not None:
+                with contextlib.suppress(Exception):
+                    response.close()  # its connection may hold an unread answer: never reuse it
+            raise DeadlineExceeded("the call's deadline passed")
         # Raises when exhausted (or when the error may not be retried): nothing is counted then.
         retry = super().increment(method, url, response, error, _pool, _stacktrace)
         if _log.isEnabledFor(logging.DEBUG):
@@ -192,6 +199,11 @@ class CountingRetry(Retry):
         delay = self.capped_retry_after(response) if response is not None else None
         if delay is None:
             delay = self.get_backoff_time()
+        watch = current_watch()
+        left = watch.remaining() if watch is not None else None
+        if watch is not None and left is not None and delay >= left:
+            watch.expired = True  # the next attempt could not even start in time
+            raise DeadlineExceeded("the call's deadline would pass before the next attempt")
         if self.hooks is None:
             if delay > 0:
                 time.sleep(delay)
@@ -245,19 +257,21 @@ class Transport:
         max_retries: int,
         backoff_factor: float,
         hooks: RetryHooks,
+        deadline: float | None = None,
     ) -> None:
         self._owns_session = session is None
+        self.deadline = deadline
         self._hooks = hooks
         self.session = session if session is not None else requests.Session()
         self.timeout = timeout
-        self._replaying = HTTPAdapter(
+        self._replaying = WatchedAdapter(
             pool_connections=4,
             pool_maxsize=_POOL_SIZE,
             max_retries=build_retry(
                 max_retries=max_retries, backoff_factor=backoff_factor, replay_post=True, hooks=hooks
             ),
         )
-        self._careful = HTTPAdapter(
+        self._careful = WatchedAdapter(
             pool_connections=4,
             pool_maxsize=_POOL_SIZE,
             max_retries=build_retry(
@@ -288,6 +302,7 @@ class Transport:
         failure: APIConnectionError
         prepared: requests.PreparedRequest | None = None
         response: requests.Response | None = None
+        watch = CallWatch(self.deadline, on_sent=self._hooks.limiter.note_started)
         try:
             prepared = self.session.prepare_request(
                 requests.Request(method, url, headers={**headers, "autopilotapikey": key.reveal()}, data=body)
@@ -299,29 +314,24 @@ class Transport:
             adapter = self._replaying if replay else self._careful
             self._hooks.limiter.acquire()
             self._hooks.stats.add(requests=1)
-            response = adapter.send(
-                prepared,
-                stream=False,
-                timeout=self.timeout,
-                verify=verify,
-                cert=settings.get("cert"),
-                proxies=settings.get("proxies") or {},
-            )
-            # The adapter leaves the body unread (only `Session.send` reads it): read it here, so that a
-            # body cut short or stalled past the read timeout becomes a typed error, not a bare
-            # requests exception escaping from `response.content` later.
-            _ = response.content
+            with watching(watch):
+                response = adapter.send(
+                    prepared,
+                    stream=False,
+                    timeout=self.timeout,
+                    verify=verify,
+                    cert=settings.get("cert"),
+                    proxies=settings.get("proxies") or {},
+                )
+                # The adapter leaves the body unread (only `Session.send` reads it): read it here, under
+                # the deadline, so that a body cut short, stalled past the read timeout or trickled past
+                # the deadline becomes a typed error, not a bare exception from `response.content` later.
+                _ = response.content
+            if watch.expired:
+                raise DeadlineExceeded("the call's deadline passed")
             return response
-        except requests.Timeout:
-            failure = APITimeoutError("Autopilot did not answer in time", method=method, url=url)
-        except requests.ConnectionError as exc:
-            failure = _connection_failure(exc, method=method, url=url)
-        except requests.exceptions.ChunkedEncodingError:
-            failure = APIConnectionError(
-                "the connection broke while Autopilot's answer was being read", method=method, url=url
-            )
         except Exception as exc:
-            failure = APIConnectionError(f"request failed: {type(exc).__name__}", method=method, url=url)
+            failure = _failure(exc, watch, method=method, url=url)
         # The prepared request (and a half-read response, which holds it too) are dropped, so that this
         # frame's locals hold nothing that reveals the key.
         del prepared, response
@@ -332,6 +342,25 @@ class Transport:
         self._careful.close()
         if self._owns_session:
             self.session.close()
+
+
+def _failure(exc: Exception, watch: CallWatch, *, method: str, url: str) -> APIConnectionError:
+    """The typed error for any failure of a call (never chained to `exc`, which may hold the key)."""
+    if watch.expired or isinstance(exc, DeadlineExceeded):
+        return APITimeoutError(
+            f"Autopilot did not answer within the call's deadline of {watch.deadline:g} s",
+            method=method,
+            url=url,
+        )
+    if isinstance(exc, requests.Timeout):
+        return APITimeoutError("Autopilot did not answer in time", method=method, url=url)
+    if isinstance(exc, requests.ConnectionError):
+        return _connection_failure(exc, method=method, url=url)
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return APIConnectionError(
+            "the connection broke while Autopilot's answer was being read", method=method, url=url
+        )
+    return APIConnectionError(f"request failed: {type(exc).__name__}", method=method, url=url)
 
 
 def _connection_failure(exc: requests.ConnectionError, *, method: str, url: str) -> APIConnectionError:

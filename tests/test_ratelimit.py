@@ -82,6 +82,22 @@ def test_a_late_wake_up_pushes_the_next_start_back_instead_of_squeezing_it() -> 
     assert starts == [1000.0, pytest.approx(1000.23), pytest.approx(1000.43)]
 
 
+def test_starts_wait_a_full_second_after_the_departure_rate_starts_back() -> None:
+    # The first request left 30 ms after its granted start (its thread was held up): the sixth start at
+    # 5 r/s waits until a second after that departure, not after the grant, so no second of real
+    # departures holds six.
+    fake = FakeTime()
+    limiter = _limiter(5, fake)
+    limiter.acquire()
+    fake.advance(0.03)
+    limiter.note_started()
+    for _ in range(4):
+        limiter.acquire()
+        limiter.note_started()
+    limiter.acquire()
+    assert fake.now == pytest.approx(1001.03)
+
+
 def test_margin_widens_the_interval() -> None:
     fake = FakeTime()
     starts = _starts(_limiter(2, fake, margin=0.05), fake, 3)
