@@ -23,6 +23,7 @@ import gzip
 import importlib.util
 import json
 import platform
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from autopilot_segments._synthetic import generate_rows
-from autopilot_segments.sources import read_csv, read_excel, read_jsonl, read_parquet, rows_of
+from autopilot_segments.sources import read_csv, read_excel, read_jsonl, read_parquet, read_sql, rows_of
 
 Rows = Callable[[], Iterable[Any]]
 
@@ -192,6 +193,43 @@ def duckdb_reader(data: Data) -> tuple[Rows, Rows]:
     return (lambda: rows_of(relation)), baseline
 
 
+def write_sqlite(path: Path, rows: list[dict[str, Any]]) -> None:
+    names = list(rows[0])
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"CREATE TABLE segment ({', '.join(names)})")
+        connection.executemany(
+            f"INSERT INTO segment VALUES ({', '.join('?' * len(names))})",  # noqa: S608 - fixed names
+            ([v.isoformat() if isinstance(v, dt.datetime) else v for v in row.values()] for row in rows),
+        )
+    connection.close()
+
+
+def fetchall_dicts(connection: Any, query: str) -> Iterable[Any]:
+    cursor = connection.cursor()
+    cursor.execute(query)
+    names = [d[0] for d in cursor.description]
+    try:
+        yield from (dict(zip(names, record, strict=True)) for record in cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def sql_sqlite_reader(data: Data) -> tuple[Rows, Rows]:
+    connection = sqlite3.connect(data.file("segment.sqlite", write_sqlite))
+    query = "SELECT * FROM segment"
+    return (lambda: read_sql(query, connection)), (lambda: fetchall_dicts(connection, query))
+
+
+def sql_duckdb_reader(data: Data) -> tuple[Rows, Rows]:
+    import duckdb
+
+    connection = duckdb.connect()
+    connection.register("staged", data.arrow())
+    connection.execute("CREATE TABLE segment AS SELECT * FROM staged")
+    query = "SELECT * FROM segment"
+    return (lambda: read_sql(query, connection)), (lambda: fetchall_dicts(connection, query))
+
+
 def excel_reader(data: Data) -> tuple[Rows, Rows]:
     import openpyxl
 
@@ -249,6 +287,8 @@ READERS: list[Reader] = [
     Reader("polars-lazy", "export(scan_parquet(...))", polars_lazy_reader, "collect + iter_rows", "polars"),
     Reader("pyarrow", "export(table)", arrow_reader, "table.to_pylist()", "pyarrow"),
     Reader("duckdb", "export(relation)", duckdb_reader, "fetchall + dict(zip)", "duckdb"),
+    Reader("sql-sqlite", "read_sql(query, sqlite3)", sql_sqlite_reader, "fetchall + dict(zip)"),
+    Reader("sql-duckdb", "read_sql(query, duckdb)", sql_duckdb_reader, "fetchall + dict(zip)", "duckdb"),
     Reader("excel", "read_excel(path)", excel_reader, "openpyxl values_only", "openpyxl", 20_000),
     Reader("spark", "export(spark_df)", spark_reader, "toLocalIterator + asDict", "pyspark", 100_000),
 ]
