@@ -23,6 +23,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ExportError",
+    "ExportInterrupted",
     "GuardrailError",
     "NotFoundError",
     "PayloadError",
@@ -186,6 +187,28 @@ class ExportError(AutopilotError):
         super().__init__(message)
         self.report = report
         self.cause = cause
+
+
+class ExportInterrupted(KeyboardInterrupt):
+    """Ctrl-C (a `KeyboardInterrupt`) stopped an export; `export_report` holds what was done until then.
+
+    Raised from the original interrupt and still a `KeyboardInterrupt`, so code that catches that keeps
+    working. Before it is raised, the batches in flight are waited for: every row Autopilot acknowledged
+    is counted `exported` (and recorded in the state, so a re-run with the same state does not send it
+    again); rows read but not confirmed are `failed`. Rows never read have no outcome: the report's
+    `total_rows` counts the rows read. `export_report.interrupted` is True.
+    """
+
+    def __init__(self, message: str, *, export_report: ExportReport) -> None:
+        super().__init__(message)
+        self.export_report = export_report
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_export_interrupted, (str(self), self.export_report))
+
+
+def _export_interrupted(message: str, export_report: ExportReport) -> ExportInterrupted:
+    return ExportInterrupted(message, export_report=export_report)
 
 
 class GuardrailError(AutopilotError):

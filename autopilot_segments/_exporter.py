@@ -34,7 +34,14 @@ from ._acknowledgement import (
 from ._bisection import FATAL_ERRORS, ExportAborted, send_with_bisection
 from ._confirmation import confirm_stored
 from ._destination import CallStats, Destination, MemberListing, StatefulDestination, UpsertAnswer
-from ._errors import APIConnectionError, APIError, ConfigurationError, ExportError, GuardrailError
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    ConfigurationError,
+    ExportError,
+    ExportInterrupted,
+    GuardrailError,
+)
 from ._incremental import RemovalOutcome, SeenSet, StateFilter, StateSink, remove_leavers, seen_email
 from ._lists import ListResolution, find_list, resolve_list
 from ._members import MemberSet
@@ -51,6 +58,9 @@ from .sources import rows_of
 __all__ = ["Exporter", "RowMapper", "auto_concurrency"]
 
 _log = logging.getLogger("autopilot_segments.exporter")
+# What ends an export at once with a partial report: 401/403 (attached to the error) and Ctrl-C
+# (re-raised as ExportInterrupted).
+_FATAL_OR_INTERRUPT: tuple[type[BaseException], ...] = (*FATAL_ERRORS, KeyboardInterrupt)
 
 MAX_BATCH_SIZE = 100
 # With no way to know the latency up front, "auto" keeps enough requests in flight to saturate the
@@ -422,6 +432,8 @@ class Exporter:
                 sink,
                 progress,
             )
+        except KeyboardInterrupt as interrupt:
+            raise self._interrupted(interrupt, session, resolution, detector) from interrupt
         finally:
             progress.close()
         return self._conclude(session, resolution, pipeline, run, None)
@@ -479,6 +491,24 @@ class Exporter:
             stopped_by = f"aborted{during}: {type(error).__name__}: {error}"
             error.export_report = self._report(session, resolution, detector, stopped_by, removal, run_id)
             _log.info("export aborted: %s", _counts_line(error.export_report))
+
+    def _interrupted(
+        self,
+        interrupt: KeyboardInterrupt,
+        session: _Session,
+        resolution: ListResolution,
+        detector: ListMembershipDetector,
+        removal: RemovalOutcome | None = None,
+        run_id: int | None = None,
+        during: str = "",
+    ) -> ExportInterrupted:
+        """Ctrl-C, after the batches in flight settled: the same interrupt, with the report attached."""
+        if isinstance(interrupt, ExportInterrupted):
+            return interrupt
+        stopped_by = f"interrupted{during} by {str(interrupt) or type(interrupt).__name__}"
+        report = self._report(session, resolution, detector, stopped_by, removal, run_id, interrupted=True)
+        _log.info("export interrupted: %s", _counts_line(report))
+        return ExportInterrupted(f"export of segment {session.segment!r} {stopped_by}", export_report=report)
 
     def _conclude(
         self,
@@ -586,11 +616,13 @@ class Exporter:
                 sink,
                 progress,
             )
-        except FATAL_ERRORS as error:
+        except _FATAL_OR_INTERRUPT as error:
             if admit is _already_admitted:  # see below: the spooled contacts never read again
                 session.counter.rejected.extend(
                     _rejection(contact, "failed", _NOT_SENT) for contact in cast(Iterator[MappedRow], items)
                 )
+            if isinstance(error, KeyboardInterrupt):
+                raise self._interrupted(error, session, resolution, detector, run_id=record.run_id) from error
             self._attach_report(error, session, resolution, detector, run_id=record.run_id)
             raise
         finally:
@@ -620,11 +652,14 @@ class Exporter:
                     concurrency=self.concurrency,
                     on_step=on_step,
                 )
-            except FATAL_ERRORS as error:
+            except _FATAL_OR_INTERRUPT as error:
                 partial = RemovalOutcome(removed=removed_so_far, failed=0, first_error=error)
-                self._attach_report(
-                    error, session, resolution, detector, partial, record.run_id, " while removing leavers"
-                )
+                during = " while removing leavers"
+                if isinstance(error, KeyboardInterrupt):
+                    raise self._interrupted(
+                        error, session, resolution, detector, partial, record.run_id, during
+                    ) from error
+                self._attach_report(error, session, resolution, detector, partial, record.run_id, during)
                 raise
         return self._conclude(session, resolution, pipeline, run, removal, record.run_id)
 
@@ -679,6 +714,8 @@ class Exporter:
         stopped_by: str | None,
         removal: RemovalOutcome | None = None,
         run_id: int | None = None,
+        *,
+        interrupted: bool = False,
     ) -> ExportReport:
         stats, before, counter = self._client.stats, session.stats_before, session.counter
         return ExportReport(
@@ -702,6 +739,7 @@ class Exporter:
             duration=self._clock() - session.start,
             complete=stopped_by is None,
             stopped_by=stopped_by,
+            interrupted=interrupted,
             requests_per_second=self._client.requests_per_second,
         )
 

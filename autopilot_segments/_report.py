@@ -53,6 +53,9 @@ class ExportReport:
     run). `run_id` is the run's id in the state's journal (`Exporter.history`), None without state.
 
     API figures (`api_calls`, `retries`, `rate_limited`) are the client's counters over the export.
+
+    `complete` is False when the export stopped early, `stopped_by` says why; `interrupted` is True
+    when that was Ctrl-C (`ExportInterrupted`, or SIGTERM in the command line).
     """
 
     segment: str
@@ -76,6 +79,7 @@ class ExportReport:
     dry_run: bool = False
     complete: bool = True
     stopped_by: str | None = None
+    interrupted: bool = False
     planned_calls: int | None = None
     planned_calls_worst: int | None = None
     planned_min_duration: float | None = None
@@ -214,6 +218,7 @@ class ExportReport:
             "dry_run": self.dry_run,
             "complete": self.complete,
             "stopped_by": self.stopped_by,
+            "interrupted": self.interrupted,
             "planned_calls": self.planned_calls,
             "planned_calls_worst": self.planned_calls_worst,
             "planned_min_duration": self.planned_min_duration,

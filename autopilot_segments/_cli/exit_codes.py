@@ -35,6 +35,7 @@ class ExitCode(enum.IntEnum):
     AUTH = 4
     FAILURE = 5
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 _EPILOG = f"""\
@@ -46,6 +47,9 @@ exit codes:
   4  authentication or permission error (the API key was refused)
   5  other API or connection failure (Autopilot unreachable, timeouts, server errors or 429s that
      retries did not get through, rows that failed for such a reason); re-running is safe
+  130  interrupted by Ctrl-C; 143: stopped by SIGTERM. An export first waits for the batches in
+     flight, writes --report and --rejections with what Autopilot acknowledged, and says how many
+     rows were exported; re-running (with the same --state) is safe and completes it
 
 The API key is read from the {KEY_ENV} environment variable or from --api-key-file PATH.
 Run `{PROG} demo` to try everything against a local sandbox, no key needed.
@@ -61,6 +65,7 @@ ERROR_CODES: dict[ExitCode, str] = {
     ExitCode.AUTH: "auth",
     ExitCode.FAILURE: "failure",
     ExitCode.INTERRUPTED: "interrupted",
+    ExitCode.TERMINATED: "terminated",
 }
 
 

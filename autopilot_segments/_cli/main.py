@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 from .connect import KEY_ENV
 from .console import _Console, _debug_logging, redact_key_like
-from .exit_codes import ExitCode, _describe_failure, _report_error, _report_usage_error, _UsageError
+from .exit_codes import _describe_failure, _report_error, _report_usage_error, _UsageError
+from .interrupts import _describe_interrupt, _sigterm_as_interrupt
 from .parser import build_parser
 
 
@@ -30,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report_usage_error(console, exc)
     console.json_mode = bool(getattr(args, "json", False))
     handler: Callable[[argparse.Namespace, _Console], int] = args.handler
-    with _debug_logging(console, args.debug):
+    with _debug_logging(console, args.debug), _sigterm_as_interrupt():
         try:
             return int(handler(args, console))
         except _UsageError as exc:
@@ -38,8 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report_usage_error(
                 console, _UsageError(exc.message, prog=exc.prog or command_parser.prog)
             )
-        except KeyboardInterrupt:
-            return _report_error(console, ExitCode.INTERRUPTED, "interrupted")
+        except KeyboardInterrupt as exc:
+            # Ctrl-C or SIGTERM; an interrupted export has written its report and says what it did.
+            code, message = _describe_interrupt(exc, state=getattr(args, "state", None))
+            return _report_error(console, code, message)
         except Exception as exc:
             code, message = _describe_failure(exc)
             if args.debug:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..._errors import (
     APIError,
     ExportError,
+    ExportInterrupted,
 )
 
 if TYPE_CHECKING:
@@ -271,6 +272,13 @@ def _run_export(
             if dry_run:
                 return exporter.plan(rows, segment=segment)
             return exporter.export(rows, segment=segment, **dict(export_options or {}))
+        except ExportInterrupted as exc:
+            # Ctrl-C or SIGTERM: the batches in flight have settled; keep the record of what was done.
+            progress.close()
+            _write_outputs(
+                console, exc.export_report, report_path=report_path, rejections_path=rejections_path
+            )
+            raise
         except ExportError as exc:
             # The export stopped early; keep what it did so far where the user asked for it.
             progress.close()
