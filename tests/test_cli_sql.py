@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+import duckdb
 import psycopg
 import pytest
 from _postgres import PostgresServer
@@ -141,6 +142,21 @@ def test_export_a_sqlite_query(sandbox: Sandbox, shop: Path, tmp_path: Path) -> 
 
     assert from_file.returncode == 0, from_file.stderr
     assert members(sandbox, "SQL file") == {f"user{i}@example.com" for i in range(20, ROWS)}
+
+
+def test_export_a_duckdb_query(sandbox: Sandbox, tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(
+            "CREATE TABLE customers AS SELECT 'duck' || i || '@example.com' AS email, "
+            "'First' || i AS first_name, i * 10 AS points FROM range(25) t(i)"
+        )
+    result = run(
+        *export_args(sandbox, "SQL duckdb"), "--sql", "SELECT * FROM customers", "--db", f"duckdb:///{path}",
+        env={KEY_ENV: sandbox.api_key},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert members(sandbox, "SQL duckdb") == {f"duck{i}@example.com" for i in range(25)}
 
 
 def test_a_failing_query_sends_nothing(sandbox: Sandbox, shop: Path) -> None:

@@ -6,6 +6,7 @@ PostgreSQL (psycopg, psycopg2, SQLAlchemy) is in test_sources_postgres.py.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 import subprocess
 import sys
@@ -374,6 +375,65 @@ def test_duckdb_two_queries_read_side_by_side_on_one_connection(duck: duckdb.Duc
 def test_duckdb_errors_are_source_errors(duck: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(SourceError, match=r"SQL query 'SELECT nope FROM customers' failed: BinderException"):
         list(read_sql("SELECT nope FROM customers", duck))
+
+
+def duckdb_file(path: Path, rows: int = 10) -> Path:
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(
+            "CREATE TABLE customers AS SELECT i AS id, 'user' || i || '@example.com' AS Email, "
+            "CAST(i * 1.25 AS DECIMAL(10, 2)) AS spend FROM range(?) t(i)",
+            [rows],
+        )
+    return path
+
+
+def test_a_duckdb_url_opens_the_file_read_only_when_read_and_closes_it(tmp_path: Path) -> None:
+    path = duckdb_file(tmp_path / "shop.duckdb")
+    rows = read_sql(
+        "SELECT id, spend FROM customers WHERE id >= ? ORDER BY id", f"duckdb:///{path}", params=[8]
+    )
+    duckdb.connect(str(path)).close()  # nothing opened yet: a writer can still open the file
+    assert next(rows) == {"id": 8, "spend": Decimal("10.00")}
+    with pytest.raises(duckdb.Error):  # now read_sql holds it (read-only)
+        duckdb.connect(str(path))
+    assert list(rows) == [{"id": 9, "spend": Decimal("11.25")}]
+    duckdb.connect(str(path)).close()  # closed once the rows ran out
+
+    url = sqlalchemy.engine.make_url(f"duckdb:///{path}")
+    assert list(read_sql("SELECT count(*) AS n FROM customers", url)) == [{"n": 10}]
+    assert list(read_sql("SELECT 42 AS answer", "duckdb:///:memory:")) == [{"answer": 42}]
+    assert list(read_sql("SELECT 42 AS answer", "duckdb://")) == [{"answer": 42}]
+    with pytest.raises(SourceError, match=r"failed: .*read-only"):
+        list(read_sql("CREATE TABLE other AS SELECT 1 AS one", f"duckdb:///{path}"))
+
+
+def test_a_duckdb_url_closed_early_releases_the_file(tmp_path: Path) -> None:
+    path = duckdb_file(tmp_path / "shop.duckdb")
+    rows = read_sql("SELECT id FROM customers", f"duckdb:///{path}", batch_size=2)
+    next(rows)
+    rows.close()
+    duckdb.connect(str(path)).close()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("duckdb:///missing.duckdb", "no DuckDB database file missing.duckdb"),
+        ("duckdb:///shop.duckdb?access_mode=READ_WRITE", "a DuckDB URL is duckdb:///relative/path.duckdb"),
+        ("duckdb:/shop.duckdb", "a DuckDB URL is duckdb:///relative/path.duckdb"),
+    ],
+)
+def test_a_bad_duckdb_url_fails_at_the_call(url: str, message: str) -> None:
+    with pytest.raises(SourceError, match=re.escape(message)):
+        read_sql("SELECT 1", url)
+
+
+def test_a_file_that_is_not_duckdb_is_a_source_error_on_the_first_row(tmp_path: Path) -> None:
+    path = tmp_path / "not.duckdb"
+    path.write_text("email\nada@example.com\n")
+    rows = read_sql("SELECT 1", f"duckdb:///{path}")
+    with pytest.raises(SourceError, match=f"cannot open the DuckDB database {re.escape(str(path))}"):
+        next(rows)
 
 
 # ------------------------------------------------------------------------------------ end to end

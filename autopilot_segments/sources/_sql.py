@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
@@ -51,9 +53,12 @@ def read_sql(
         raise SourceError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     label = _query_label(query)
     sqlalchemy = sys.modules.get("sqlalchemy")
-    if isinstance(connection, str) or (
-        sqlalchemy is not None and isinstance(connection, sqlalchemy.engine.URL)
-    ):
+    is_url_object = sqlalchemy is not None and isinstance(connection, sqlalchemy.engine.URL)
+    if isinstance(connection, str) or is_url_object:
+        database = _duckdb_database(connection)
+        if database is not None:
+            duckdb = _check_duckdb(database)
+            return _duckdb_rows(duckdb, database, query, params, batch_size, label)
         engine, secret = _engine_from_url(connection)
         return _sqlalchemy_rows(engine, query, params, batch_size, label, secret, dispose=True)
     if sqlalchemy is not None and isinstance(
@@ -146,6 +151,50 @@ def _engine_from_url(url: Any) -> tuple[Any, str | None]:
     return engine, secret
 
 
+_DUCKDB_URL = re.compile(r"duckdb://(?:/(?P<path>[^?#]*))?")
+
+
+def _duckdb_database(url: Any) -> str | None:
+    """The database of a `duckdb:///path` URL (`:memory:` when it names none), None for other URLs.
+
+    DuckDB is opened directly, not through SQLAlchemy (whose DuckDB dialect is a separate package):
+    its own cursor streams the result.
+    """
+    if not isinstance(url, str):
+        return (url.database or ":memory:") if url.drivername == "duckdb" else None
+    if not url.startswith("duckdb:"):
+        return None
+    match = _DUCKDB_URL.fullmatch(url)
+    if match is None:
+        raise SourceError(
+            "a DuckDB URL is duckdb:///relative/path.duckdb, duckdb:////absolute/path.duckdb or "
+            "duckdb:///:memory:, without options"
+        )
+    return match["path"] or ":memory:"
+
+
+def _check_duckdb(database: str) -> Any:
+    """The duckdb module, once the database is known to exist (checked at the call)."""
+    try:
+        import duckdb
+    except ImportError as exc:
+        raise _missing_extra("Reading a DuckDB URL", "duckdb", "duckdb") from exc
+    if database != ":memory:" and not os.path.isfile(database):
+        raise SourceError(f"no DuckDB database file {database}")
+    return duckdb
+
+
+def _duckdb_rows(
+    duckdb: Any, database: str, query: str, params: Any, batch_size: int, label: str
+) -> Iterator[Row]:
+    """Open the database read-only (a file) when the first row is asked for, and close it at the end."""
+    try:
+        connection = duckdb.connect(database, read_only=database != ":memory:")
+    except Exception as exc:  # duckdb.IOException: not a DuckDB file, locked by a writer
+        raise SourceError(f"cannot open the DuckDB database {database}: {type(exc).__name__}: {exc}") from exc
+    yield from _dbapi_rows(connection, query, params, batch_size, label, close_connection=True)
+
+
 def _default_driver(url: Any) -> Any:
     """`postgresql://` (or Heroku's `postgres://`) uses psycopg 3 (the `postgres` extra) when installed."""
     import importlib.util
@@ -207,10 +256,14 @@ def _driver(connection: Any) -> str:
     return module if module in ("psycopg", "psycopg2", "duckdb") else "other"
 
 
-def _dbapi_rows(connection: Any, query: str, params: Any, batch_size: int, label: str) -> Iterator[Row]:
+def _dbapi_rows(
+    connection: Any, query: str, params: Any, batch_size: int, label: str, *, close_connection: bool = False
+) -> Iterator[Row]:
     driver = _driver(connection)
     secret = _dbapi_password(connection, driver)
     with ExitStack() as stack:
+        if close_connection:
+            stack.callback(connection.close)
         try:
             cursor = _open_cursor(connection, driver, batch_size, stack)
             stack.callback(_close_quietly, cursor)
