@@ -3,6 +3,7 @@ psycopg 3, psycopg2 and SQLAlchemy; server-side cursors, transactions left as fo
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Iterator
@@ -313,3 +314,17 @@ def test_without_a_server_binary_the_tests_skip_locally_and_fail_in_ci() -> None
         with pytest.raises(pytest.fail.Exception, match="CI is set but PostgreSQL is not installed"):
             require_server_binaries({"CI": value}, missing)
     assert require_server_binaries({"CI": "true"}, lambda: Path("/opt/pg/bin")) == Path("/opt/pg/bin")
+
+
+def test_an_async_psycopg_connection_is_refused_at_the_call(pg: PostgresServer) -> None:
+    async def attempt() -> str:
+        connection = await psycopg.AsyncConnection.connect(pg.conninfo)
+        try:
+            with pytest.raises(SourceError) as caught:
+                read_sql("SELECT 1", connection)
+            return str(caught.value)
+        finally:
+            await connection.close()
+
+    message = asyncio.run(attempt())
+    assert message.startswith("read_sql reads through a synchronous connection; got AsyncConnection")

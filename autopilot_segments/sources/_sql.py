@@ -71,6 +71,11 @@ def read_sql(
             f"read_sql needs a DB-API connection, an SQLAlchemy Engine or Connection, or a database URL; "
             f"got {type(connection).__name__}"
         )
+    if type(connection).__name__.startswith("Async"):
+        raise SourceError(
+            f"read_sql reads through a synchronous connection; got {type(connection).__name__} "
+            "(open a plain one, e.g. psycopg.connect or sqlalchemy.create_engine)"
+        )
     return _dbapi_rows(connection, query, params, batch_size, label)
 
 

@@ -53,9 +53,6 @@ class _SqlSource:
 
         return read_sql(self.query, self.url)
 
-    def describe(self) -> str:
-        return f"the query on {self.url.render_as_string(hide_password=True)}"
-
 
 def _sql_source(args: argparse.Namespace, console: _Console) -> _SqlSource | None:
     """The query source the flags ask for, or None when they name a SOURCE file.
