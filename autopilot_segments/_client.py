@@ -7,27 +7,20 @@ failure into a typed error from `_errors`. The API key never leaves the request 
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
-import json
 import logging
-import math
 import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from http import HTTPStatus
-from types import TracebackType
-from typing import Any, Final, TypeAlias, TypeVar
-from urllib.parse import quote, urlsplit
+from typing import Any, ClassVar, Final, TypeAlias
+from urllib.parse import quote
 
 import requests
 
-from ._errors import APIConnectionError, APIError, AuthenticationError, ConfigurationError, api_error_class
-from ._json_body import encode_json
+from ._api_client import APIClientBase, as_array, as_object, resolve_base_url
+from ._errors import APIError, AuthenticationError, ConfigurationError
 from ._models import (
     BulkUpsertResult,
-    ClientStats,
     Contact,
     ContactList,
     CustomFieldDefinition,
@@ -35,40 +28,23 @@ from ._models import (
     SmartSegment,
     Trigger,
 )
-from ._ratelimit import RateLimiter
-from ._retry_policy import RetryPolicy
-from ._transport import (
-    RetryHooks,
-    SecretKey,
-    StatsCounter,
-    Transport,
-    parse_retry_after,
-    redact_path,
-    redact_secret,
-)
-from ._version import __version__
 
 __all__ = ["API_KEY_ENV", "BASE_URL_ENV", "DEFAULT_BASE_URL", "MAX_BULK_CONTACTS", "AutopilotClient"]
 
-_log = logging.getLogger("autopilot_segments.client")
 
 API_KEY_ENV: Final = "AUTOPILOT_API_KEY"
 BASE_URL_ENV: Final = "AUTOPILOT_BASE_URL"
 DEFAULT_BASE_URL: Final = "https://api2.autopilothq.com/v1"
 MAX_BULK_CONTACTS: Final = 100
 _KEY_FORMAT = re.compile(r"[0-9a-fA-F]{32}")
-_FINGERPRINT_PREFIX = b"autopilot-segments/account-fingerprint/v1:"
-_REQUEST_ID_HEADERS = ("X-Request-Id", "X-Amzn-RequestId", "Request-Id")
-_UNEXPECTED = "Unexpected response"
 # Kept as is in a contact path segment besides the unreserved characters: the email's `@`.
 _CONTACT_SAFE: Final = "@"
 
 ContactRef: TypeAlias = "str | Contact"
 ContactInput: TypeAlias = "Contact | Mapping[str, Any]"
-_T = TypeVar("_T")
 
 
-class AutopilotClient:
+class AutopilotClient(APIClientBase):
     """A typed, rate-limited, retrying client for the Autopilot REST API v1.
 
     `api_key` defaults to the `AUTOPILOT_API_KEY` environment variable, `base_url` to the
@@ -77,6 +53,11 @@ class AutopilotClient:
     account's limit (5 by default), shared by every thread using this client. Use it as a context
     manager, or call `close()`: a session the client created is closed, a session passed in is not.
     """
+
+    service: ClassVar[str] = "Autopilot"
+    key_header: ClassVar[str] = "autopilotapikey"
+    _fingerprint_prefix: ClassVar[bytes] = b"autopilot-segments/account-fingerprint/v1:"
+    _log: ClassVar[logging.Logger] = logging.getLogger("autopilot_segments.client")
 
     def __init__(
         self,
@@ -95,105 +76,28 @@ class AutopilotClient:
     ) -> None:
         problems: list[str] = []
         key = _check_key(api_key, problems)
-        url = _resolve_base_url(base_url, problems)
-        _check_options(
+        url = resolve_base_url(
+            base_url, env=BASE_URL_ENV, default=DEFAULT_BASE_URL, example=DEFAULT_BASE_URL, problems=problems
+        )
+        super().__init__(
+            key=key,
+            base_url=url,
+            problems=problems,
             requests_per_second=requests_per_second,
             timeout=timeout,
             max_retries=max_retries,
             backoff_factor=backoff_factor,
             max_retry_after=max_retry_after,
             deadline=deadline,
-            problems=problems,
-        )
-        if problems:
-            raise ConfigurationError(problems)
-        assert key is not None
-        self._key = SecretKey(key)
-        self._base_url = url
-        self._requests_per_second = float(requests_per_second)
-        self._clock = clock
-        self._stats = StatsCounter()
-        self._limiter = RateLimiter(requests_per_second, clock=clock, sleep=sleep)
-        self._max_retry_after = float(max_retry_after)
-        self._deadline = None if deadline is None else float(deadline)
-        self._retry_policy = RetryPolicy(max_retries=max_retries, backoff_factor=backoff_factor, sleep=sleep)
-        self._transport = Transport(
             session=session,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_factor=backoff_factor,
-            deadline=self._deadline,
-            hooks=RetryHooks(
-                limiter=self._limiter, stats=self._stats, sleep=sleep, max_retry_after=max_retry_after
-            ),
-        )
-        self._headers = {
-            "User-Agent": f"autopilot-segments/{__version__}",
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-        }
-
-    # -- properties and lifecycle ------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        return self._base_url
-
-    @property
-    def requests_per_second(self) -> float:
-        """The configured request rate (the limiter may run slower for a while after a 429)."""
-        return self._requests_per_second
-
-    @property
-    def deadline(self) -> float | None:
-        """Seconds one call may take in all, retries and their waits included (None: no deadline)."""
-        return self._deadline
-
-    @property
-    def stats(self) -> ClientStats:
-        """A snapshot of the running totals: request starts (retries included), retries, 429s."""
-        return self._stats.snapshot()
-
-    @property
-    def account_fingerprint(self) -> str:
-        """A one-way hash of the key (hex): identifies the account in state files, reveals nothing."""
-        return hashlib.sha256(_FINGERPRINT_PREFIX + self._key.reveal().lower().encode()).hexdigest()
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """The retry budget and backoff for calls the transport does not replay (e.g. creating a list)."""
-        return self._retry_policy
-
-    @property
-    def limiter(self) -> RateLimiter:
-        """The rate limiter every request of this client goes through."""
-        return self._limiter
-
-    def close(self) -> None:
-        """Release the connection pools (and the session, if the client created it)."""
-        self._transport.close()
-
-    def __enter__(self) -> AutopilotClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return (
-            f"AutopilotClient(base_url={self._base_url!r}, "
-            f"requests_per_second={self._requests_per_second!r}, account={self.account_fingerprint[:12]})"
+            clock=clock,
+            sleep=sleep,
         )
 
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        raise TypeError("AutopilotClient cannot be pickled (it holds an API key and open connections)")
+    def _error_class(self, status: int, message: str) -> type[APIError]:
+        if status == 400 and "autopilotapikey" in message.lower():
+            return AuthenticationError  # Autopilot answers a missing key header with 400
+        return super()._error_class(status, message)
 
     # -- account -----------------------------------------------------------------------------------
 
@@ -245,14 +149,14 @@ class AutopilotClient:
         submitted = [p["Email"] for p in payloads]
         body = self._call("POST", "/contacts", json_body={"contacts": payloads}, replay=True)
         return self._parse(
-            "POST", "/contacts", body, lambda b: BulkUpsertResult.from_api(_as_object(b), submitted)
+            "POST", "/contacts", body, lambda b: BulkUpsertResult.from_api(as_object(b), submitted)
         )
 
     def get_contact(self, contact: ContactRef) -> Contact:
         """`GET /contact/{contact}`: one contact by contact_id or email. 404 -> `NotFoundError`."""
         path = f"/contact/{_ref(contact)}"
         body = self._call("GET", path, replay=True)
-        return self._parse("GET", path, body, lambda b: Contact.from_api(_as_object(b)))
+        return self._parse("GET", path, body, lambda b: Contact.from_api(as_object(b)))
 
     def delete_contact(self, contact: ContactRef) -> None:
         """`DELETE /contact/{contact}`: delete a contact (any 2xx is success)."""
@@ -274,7 +178,7 @@ class AutopilotClient:
             "GET",
             "/contacts/custom_fields",
             items,
-            lambda b: [CustomFieldDefinition.from_api(_as_object(i)) for i in _as_array(b)],
+            lambda b: [CustomFieldDefinition.from_api(as_object(i)) for i in as_array(b)],
         )
 
     # -- lists -------------------------------------------------------------------------------------
@@ -286,9 +190,7 @@ class AutopilotClient:
             "GET",
             "/lists",
             body,
-            lambda b: [
-                ContactList.from_api(_as_object(i)) for i in _as_array(_as_object(b).get("lists", []))
-            ],
+            lambda b: [ContactList.from_api(as_object(i)) for i in as_array(as_object(b).get("lists", []))],
         )
 
     def create_list(self, name: str) -> str:
@@ -299,7 +201,7 @@ class AutopilotClient:
         if not isinstance(name, str) or not name.strip():
             raise ConfigurationError("a list name must be a non-empty string")
         body = self._call("POST", "/list", json_body={"name": name}, replay=False)
-        return self._parse("POST", "/list", body, lambda b: str(_as_object(b)["list_id"]))
+        return self._parse("POST", "/list", body, lambda b: str(as_object(b)["list_id"]))
 
     def iter_list_contacts(self, list_id: str) -> Iterator[Contact]:
         """`GET /list/{list_id}/contacts[/{bookmark}]`: the list's members, one page fetched at a time."""
@@ -331,7 +233,7 @@ class AutopilotClient:
             "/smart_segments",
             body,
             lambda b: [
-                SmartSegment.from_api(_as_object(i)) for i in _as_array(_as_object(b).get("segments", []))
+                SmartSegment.from_api(as_object(i)) for i in as_array(as_object(b).get("segments", []))
             ],
         )
 
@@ -346,7 +248,7 @@ class AutopilotClient:
             "GET",
             "/triggers",
             body,
-            lambda b: [Trigger.from_api(_as_object(i)) for i in _as_array(_as_object(b).get("triggers", []))],
+            lambda b: [Trigger.from_api(as_object(i)) for i in as_array(as_object(b).get("triggers", []))],
         )
 
     def add_to_journey(self, trigger_id: str, contact: ContactRef) -> None:
@@ -366,7 +268,7 @@ class AutopilotClient:
             "GET",
             "/hooks",
             body,
-            lambda b: [Hook.from_api(_as_object(i)) for i in _as_array(_as_object(b).get("hooks", []))],
+            lambda b: [Hook.from_api(as_object(i)) for i in as_array(as_object(b).get("hooks", []))],
         )
 
     def register_hook(self, event: str, target_url: str) -> str:
@@ -374,7 +276,7 @@ class AutopilotClient:
         body = self._call("POST", "/hook", json_body={"event": event, "target_url": target_url}, replay=False)
 
         def hook_id(b: Any) -> str:
-            obj = _as_object(b)
+            obj = as_object(b)
             return str(obj["hook_id"] if "hook_id" in obj else obj["id"])
 
         return self._parse("POST", "/hook", body, hook_id)
@@ -397,10 +299,10 @@ class AutopilotClient:
         seen: set[str] = set()
         while True:
             body = self._call("GET", page_path, replay=True)
-            page = self._parse("GET", page_path, body, _as_object)
-            contacts = self._parse("GET", page_path, page.get("contacts", []), _as_array)
+            page = self._parse("GET", page_path, body, as_object)
+            contacts = self._parse("GET", page_path, page.get("contacts", []), as_array)
             for item in contacts:
-                yield self._parse("GET", page_path, item, lambda b: Contact.from_api(_as_object(b)))
+                yield self._parse("GET", page_path, item, lambda b: Contact.from_api(as_object(b)))
             if "bookmark" not in page:
                 return
             bookmark = page["bookmark"]
@@ -411,108 +313,8 @@ class AutopilotClient:
             seen.add(bookmark)
             page_path = f"{path}/{quote(bookmark, safe='')}"
 
-    def _call(self, method: str, path: str, *, json_body: Any = None, replay: bool) -> Any:
-        _, body = self._request(method, path, json_body=json_body, replay=replay)
-        return body
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        replay: bool,
-        also_ok: tuple[int, ...] = (),
-    ) -> tuple[int, Any]:
-        """Send one call; returns (status, parsed JSON body or None). Non-2xx raises an `APIError`."""
-        url = self._base_url + path
-        body = None if json_body is None else encode_json(json_body)  # PayloadError: nothing sent
-        started = self._clock()
-        try:
-            response = self._transport.send(
-                method, url, key=self._key, headers=self._headers, body=body, replay=replay
-            )
-        except APIConnectionError as exc:
-            _log.debug(
-                "%s %s failed after %.3fs: %s", method, _log_path(url), self._clock() - started, exc.message
-            )
-            raise
-        elapsed = self._clock() - started
-        status = response.status_code
-        if _log.isEnabledFor(logging.DEBUG):
-            _log.debug("%s %s -> %d in %.3fs", method, _log_path(url), status, elapsed)
-        if status == 429:
-            # Retried 429s were counted by the retry policy; this one came back to us.
-            self._stats.add(rate_limited=1)
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), cap=self._max_retry_after)
-            self._limiter.note_rate_limited(retry_after)
-            _log.info("Autopilot answered 429 after retries; slowing the whole client down")
-        if not (200 <= status < 300 or status in also_ok):
-            raise self._error_from(response, method, url)
-        if not response.content.strip():
-            return status, None
-        try:
-            return status, json.loads(response.content)
-        except ValueError:
-            if status in also_ok:
-                return status, None
-            raise self._unexpected(
-                method, path, "the success answer is not valid JSON", status=status, response=response
-            ) from None
-
-    def _parse(self, method: str, path: str, body: Any, parser: Callable[[Any], _T]) -> _T:
-        try:
-            return parser(body)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            detail = f"{type(exc).__name__}: {exc}"
-        raise self._unexpected(method, path, f"the answer does not have the documented shape ({detail})")
-
-    def _unexpected(
-        self,
-        method: str,
-        path: str,
-        message: str,
-        *,
-        status: int = 200,
-        response: requests.Response | None = None,
-    ) -> APIError:
-        body = _body_text(response) if response is not None else ""
-        return APIError(
-            status=status,
-            method=method,
-            url=self._base_url + path,
-            message=message,
-            body=redact_secret(body, self._key),
-            error=_UNEXPECTED,
-            request_id=_request_id(response) if response is not None else None,
-        )
-
-    def _error_from(self, response: requests.Response, method: str, url: str) -> APIError:
-        status = response.status_code
-        text = redact_secret(_body_text(response), self._key)
-        message, reason = _error_message(text)
-        if message is None:
-            message = _status_phrase(status)
-        message = redact_secret(message, self._key)
-        cls = api_error_class(status)
-        if status == 400 and "autopilotapikey" in message.lower():
-            cls = AuthenticationError  # Autopilot answers a missing key header with 400
-        return cls(
-            status=status,
-            method=method,
-            url=url,
-            message=message,
-            body=text,
-            error=reason if reason is not None else _status_phrase(status),
-            request_id=_request_id(response),
-        )
-
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def _log_path(url: str) -> str:
-    return redact_path(urlsplit(url).path)
 
 
 def _check_key(api_key: object, problems: list[str]) -> str | None:
@@ -535,83 +337,6 @@ def _check_key(api_key: object, problems: list[str]) -> str | None:
         )
         return None
     return key
-
-
-def _resolve_base_url(base_url: object, problems: list[str]) -> str:
-    """The argument, else `AUTOPILOT_BASE_URL`, else Autopilot's API; checked the same way."""
-    if base_url is not None:
-        return _check_base_url(base_url, problems)
-    from_env = os.environ.get(BASE_URL_ENV, "").strip()
-    if not from_env:
-        return DEFAULT_BASE_URL
-    env_problems: list[str] = []
-    url = _check_base_url(from_env, env_problems)
-    problems.extend(f"{problem} (from the {BASE_URL_ENV} environment variable)" for problem in env_problems)
-    return url
-
-
-def _check_base_url(base_url: object, problems: list[str]) -> str:
-    if not isinstance(base_url, str):
-        problems.append("base_url must be a string such as 'https://api2.autopilothq.com/v1'")
-        return ""
-    url = base_url.strip().rstrip("/")
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme not in ("https", "http") or not host:
-        problems.append(f"base_url must be an https:// URL with a host, got {url!r}")
-    elif parts.scheme == "http" and not _is_loopback(host):
-        problems.append(
-            f"base_url {url!r} uses plain http: the API key would travel unencrypted; "
-            "use https:// (plain http is only allowed for loopback hosts such as 127.0.0.1)"
-        )
-    elif parts.query or parts.fragment or parts.username or parts.password:
-        problems.append("base_url must not carry credentials, a query or a fragment")
-    return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _positive(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-    )
-
-
-def _check_options(
-    *,
-    requests_per_second: float,
-    timeout: float | tuple[float, float],
-    max_retries: int,
-    backoff_factor: float,
-    max_retry_after: float,
-    deadline: float | None,
-    problems: list[str],
-) -> None:
-    if not _positive(requests_per_second):
-        problems.append(f"requests_per_second must be a number > 0, got {requests_per_second!r}")
-    parts = timeout if isinstance(timeout, tuple) else (timeout,)
-    if len(parts) not in (1, 2) or not all(_positive(t) for t in parts):
-        problems.append(
-            f"timeout must be a number of seconds > 0 or a (connect, read) pair of them, got {timeout!r}"
-        )
-    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-        problems.append(f"max_retries must be an integer >= 0, got {max_retries!r}")
-    if not (_positive(backoff_factor) or backoff_factor == 0) or isinstance(backoff_factor, bool):
-        problems.append(f"backoff_factor must be a number >= 0, got {backoff_factor!r}")
-    if not (_positive(max_retry_after) or max_retry_after == 0) or isinstance(max_retry_after, bool):
-        problems.append(f"max_retry_after must be a number of seconds >= 0, got {max_retry_after!r}")
-    if deadline is not None and not _positive(deadline):
-        problems.append(
-            f"deadline must be a number of seconds > 0 (the longest one call may take), or None, "
-            f"got {deadline!r}"
-        )
 
 
 def _contact_payload(contact: ContactInput, *, allow_resubscribe: bool) -> dict[str, Any]:
@@ -653,53 +378,5 @@ def _segment(value: str, what: str) -> str:
     return quote(value, safe="")
 
 
-def _as_object(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _as_array(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise TypeError(f"expected a JSON array, got {type(value).__name__}")
-    return value
-
-
 def _not_modified(body: Any) -> bool:
     return isinstance(body, dict) and body.get("not_modified") is True
-
-
-def _body_text(response: requests.Response) -> str:
-    return response.content.decode("utf-8", errors="replace")
-
-
-def _error_message(text: str) -> tuple[str | None, str | None]:
-    """(message, reason) from an error body of any shape; (None, None) when it has neither."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
-    message = data.get("message")
-    reason = data.get("error")
-    if reason is None and data.get("code") is not None:
-        reason = data.get("code")
-    message_text = str(message) if message is not None else None
-    reason_text = str(reason) if reason is not None else None
-    return message_text or reason_text, reason_text
-
-
-def _status_phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"HTTP {status}"
-
-
-def _request_id(response: requests.Response) -> str | None:
-    for name in _REQUEST_ID_HEADERS:
-        value = response.headers.get(name)
-        if value:
-            return value
-    return None

@@ -258,8 +258,12 @@ class Transport:
         backoff_factor: float,
         hooks: RetryHooks,
         deadline: float | None = None,
+        key_header: str = "autopilotapikey",
+        service: str = "Autopilot",
     ) -> None:
         self._owns_session = session is None
+        self.key_header = key_header
+        self.service = service
         self.deadline = deadline
         self._hooks = hooks
         self.session = session if session is not None else requests.Session()
@@ -305,7 +309,7 @@ class Transport:
         watch = CallWatch(self.deadline, on_sent=self._hooks.limiter.note_started)
         try:
             prepared = self.session.prepare_request(
-                requests.Request(method, url, headers={**headers, "autopilotapikey": key.reveal()}, data=body)
+                requests.Request(method, url, headers={**headers, self.key_header: key.reveal()}, data=body)
             )
             settings = self.session.merge_environment_settings(prepared.url, {}, False, None, None)
             verify = settings.get("verify")
@@ -331,7 +335,7 @@ class Transport:
                 raise DeadlineExceeded("the call's deadline passed")
             return response
         except Exception as exc:
-            failure = _failure(exc, watch, method=method, url=url)
+            failure = _failure(exc, watch, method=method, url=url, service=self.service)
         # The prepared request (and a half-read response, which holds it too) are dropped, so that this
         # frame's locals hold nothing that reveals the key.
         del prepared, response
@@ -344,32 +348,36 @@ class Transport:
             self.session.close()
 
 
-def _failure(exc: Exception, watch: CallWatch, *, method: str, url: str) -> APIConnectionError:
+def _failure(exc: Exception, watch: CallWatch, *, method: str, url: str, service: str) -> APIConnectionError:
     """The typed error for any failure of a call (never chained to `exc`, which may hold the key)."""
     if watch.expired or isinstance(exc, DeadlineExceeded):
         return APITimeoutError(
-            f"Autopilot did not answer within the call's deadline of {watch.deadline:g} s",
+            f"{service} did not answer within the call's deadline of {watch.deadline:g} s",
             method=method,
             url=url,
         )
     if isinstance(exc, requests.Timeout):
-        return APITimeoutError("Autopilot did not answer in time", method=method, url=url)
+        return APITimeoutError(f"{service} did not answer in time", method=method, url=url)
     if isinstance(exc, requests.ConnectionError):
-        return _connection_failure(exc, method=method, url=url)
+        return _connection_failure(exc, method=method, url=url, service=service)
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return APIConnectionError(
-            "the connection broke while Autopilot's answer was being read", method=method, url=url
+            f"the connection broke while {service}'s answer was being read", method=method, url=url
         )
     return APIConnectionError(f"request failed: {type(exc).__name__}", method=method, url=url)
 
 
-def _connection_failure(exc: requests.ConnectionError, *, method: str, url: str) -> APIConnectionError:
+def _connection_failure(
+    exc: requests.ConnectionError, *, method: str, url: str, service: str
+) -> APIConnectionError:
     reason: object = exc.args[0] if exc.args else None
     if isinstance(reason, MaxRetryError):
         reason = reason.reason
     if isinstance(reason, ReadTimeoutError):
-        return APITimeoutError("Autopilot did not answer in time (retries exhausted)", method=method, url=url)
+        return APITimeoutError(
+            f"{service} did not answer in time (retries exhausted)", method=method, url=url
+        )
     if isinstance(exc, requests.exceptions.SSLError):
         return APIConnectionError("TLS handshake or certificate verification failed", method=method, url=url)
     kind = type(reason).__name__ if isinstance(reason, BaseException) else type(exc).__name__
-    return APIConnectionError(f"could not reach Autopilot ({kind})", method=method, url=url)
+    return APIConnectionError(f"could not reach {service} ({kind})", method=method, url=url)
