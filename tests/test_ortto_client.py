@@ -22,10 +22,6 @@ from autopilot_segments.sandbox import OrttoSandbox
 KEY = "pk-0123456789abcdef0123456789abcdef"
 
 
-def no_sleep(_seconds: float) -> None:
-    pass
-
-
 @pytest.fixture
 def sb() -> Iterator[OrttoSandbox]:
     with OrttoSandbox(api_key=KEY) as sandbox:
@@ -33,7 +29,13 @@ def sb() -> Iterator[OrttoSandbox]:
 
 
 def client_for(sb: OrttoSandbox, **options: object) -> OrttoClient:
-    settings: dict[str, object] = {"requests_per_second": 1000.0, "sleep": no_sleep, **options}
+    time = FakeTime()  # nothing really waits: not the limiter's pauses, not the backoff
+    settings: dict[str, object] = {
+        "requests_per_second": 1000.0,
+        "clock": time.clock,
+        "sleep": time.sleep,
+        **options,
+    }
     return OrttoClient(sb.api_key, base_url=sb.url, **settings)  # type: ignore[arg-type]
 
 
