@@ -192,3 +192,45 @@ def test_a_common_field_name_on_the_command_line_suggests_the_standard_field(tmp
     assert "'City' is not an Autopilot standard field; did you mean MailingCity?" in line
     assert "'Zip' is not an Autopilot standard field; did you mean MailingPostalCode?" in line
     assert "use a custom field" not in line
+
+
+def test_quiet_prints_only_the_one_line_result_and_verbose_adds_info_logs(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    source = tmp_path / "people.csv"
+    source.write_text("email\nada@example.com\nnot-an-email\n", encoding="utf-8")
+    export = (
+        "export",
+        str(source),
+        "--segment",
+        "Quiet",
+        "--email-column",
+        "email",
+        "--base-url",
+        sandbox.url,
+    )
+    quiet = run(*export, "-q", "--rejections", str(tmp_path / "rejected.csv"), key=sandbox.api_key)
+    assert quiet.returncode == 1, quiet.stderr
+    assert quiet.stdout == "Quiet: 2 rows, 1 exported, 0 unchanged, 1 rejected\n"
+    assert quiet.stderr == ""
+
+    verbose = run(*export, "--verbose", key=sandbox.api_key)
+    assert verbose.returncode == 1, verbose.stderr
+    assert "Segment 'Quiet'" in verbose.stdout  # the full summary, as without the flag
+    info = [line for line in verbose.stderr.splitlines() if " INFO autopilot_segments" in line]
+    assert any("export finished" in line for line in info), verbose.stderr
+    assert " DEBUG " not in verbose.stderr
+    assert sandbox.api_key not in verbose.stderr
+
+    both = run(*export, "-q", "-v", key=sandbox.api_key)
+    assert both.returncode == 2
+    assert "not allowed with argument" in one_line(both.stderr)
+
+
+def test_quiet_demo_prints_one_line_and_exits_0() -> None:
+    result = run("demo", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "VIP customers: 3,000 rows, 2,820 exported, 0 unchanged, 180 rejected"
+    ]
+    assert result.stderr == ""

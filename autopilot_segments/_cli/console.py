@@ -47,6 +47,7 @@ class _Console:
     stdout: TextIO
     stderr: TextIO
     json_mode: bool = False
+    quiet: bool = False
     secrets: list[str] = attrs.field(factory=list)
 
     def add_secret(self, value: str) -> None:
@@ -63,7 +64,10 @@ class _Console:
         print(self.redact(text), file=self.stdout, flush=True)
 
     def note(self, text: str) -> None:
-        """Context for a human: stdout normally, stderr under `--json` so stdout stays parseable."""
+        """Context for a human: stdout normally, stderr under `--json` so stdout stays parseable; none
+        under `--quiet`."""
+        if self.quiet:
+            return
         print(self.redact(text), file=self.stderr if self.json_mode else self.stdout, flush=True)
 
     def error(self, text: str) -> None:
@@ -85,19 +89,24 @@ class _RedactingFormatter(logging.Formatter):
 
 
 @contextlib.contextmanager
-def _debug_logging(console: _Console, enabled: bool) -> Iterator[None]:
-    """DEBUG logging to stderr for the duration of the command (undone after, for in-process callers)."""
-    if not enabled:
+def _debug_logging(console: _Console, enabled: bool, *, verbose: bool = False) -> Iterator[None]:
+    """Logging to stderr for the duration of the command (undone after, for in-process callers).
+
+    `--debug` (`enabled`): every logger at DEBUG (each request, urllib3's retries). `--verbose`: the
+    library's own INFO lines (list created, export started and finished, slow-downs), which carry no
+    personal data. Neither: nothing is logged to the terminal.
+    """
+    if not (enabled or verbose):
         yield
         return
     handler = logging.StreamHandler(console.stderr)
     handler.setFormatter(_RedactingFormatter(console))
-    root = logging.getLogger()
-    previous_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
+    logger = logging.getLogger() if enabled else logging.getLogger("autopilot_segments")
+    previous_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if enabled else logging.INFO)
     try:
         yield
     finally:
-        root.removeHandler(handler)
-        root.setLevel(previous_level)
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)

@@ -30,8 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as exc:
         return _report_usage_error(console, exc)
     console.json_mode = bool(getattr(args, "json", False))
+    console.quiet = bool(getattr(args, "quiet", False))
     handler: Callable[[argparse.Namespace, _Console], int] = args.handler
-    with _debug_logging(console, args.debug), _sigterm_as_interrupt():
+    verbose = bool(getattr(args, "verbose", False))
+    with _debug_logging(console, args.debug, verbose=verbose), _sigterm_as_interrupt():
         try:
             return int(handler(args, console))
         except _UsageError as exc:

@@ -93,6 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     common = _Parser(add_help=False)
+    verbosity = common.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only errors and the result: no progress, no notes; an export's summary is one line",
+    )
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also log what the library does at INFO level to stderr (no personal data)",
+    )
     common.add_argument(
         "--debug",
         action="store_true",

@@ -14,7 +14,7 @@ from .console import _Console
 
 def _progress_mode(console: _Console, *, enabled: bool) -> str:
     """ "tqdm" or "line" on a terminal; "off" otherwise (a log file or a pipe wants no progress noise)."""
-    if not enabled:
+    if not enabled or console.quiet:
         return "off"
     if console.stderr.isatty():
         try:

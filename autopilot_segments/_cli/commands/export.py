@@ -166,12 +166,13 @@ def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
             client = _make_client(
                 args, console, api_key=sb.api_key, base_url=sb.url, rate=args.rate or _DEMO_RATE
             )
-            print(
-                f"--sandbox: exporting into a local in-process sandbox at {sb.url}; nothing is sent to "
-                f"Autopilot, and the sandbox is gone when this command ends.",
-                file=console.stderr,
-                flush=True,
-            )
+            if not console.quiet:
+                print(
+                    f"--sandbox: exporting into a local in-process sandbox at {sb.url}; nothing is sent to "
+                    f"Autopilot, and the sandbox is gone when this command ends.",
+                    file=console.stderr,
+                    flush=True,
+                )
         elif args.dry_run and not args.state:
             # plan() makes no API call, so a dry run works without a key (but uses one when given). Not
             # with --state: the state is kept per account, and the account is known by its key.
@@ -298,8 +299,22 @@ def _run_export(
 def _show_report(console: _Console, report: ExportReport) -> None:
     if console.json_mode:
         console.emit_json(report.to_dict())
+    elif console.quiet:
+        console.out(_one_line_summary(report))
     else:
         console.out(report.summary())
+
+
+def _one_line_summary(report: ExportReport) -> str:
+    """The `--quiet` result: the segment and its counts, and INCOMPLETE when it stopped early."""
+    verb = "would export" if report.dry_run else "exported"
+    line = (
+        f"{report.segment}: {counted(report.total_rows, 'row')}, {report.exported:,} {verb}, "
+        f"{report.unchanged:,} unchanged, {len(report.rejected):,} rejected"
+    )
+    if report.removed:
+        line += f", {report.removed:,} removed"
+    return line + ("" if report.complete else " (INCOMPLETE)")
 
 
 def _write_outputs(
