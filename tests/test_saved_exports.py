@@ -475,3 +475,42 @@ def test_custom_field_findings_type_conflicts_spelling_and_new_fields() -> None:
         "export creates a second field",
     ]
     assert notes == ["custom field 'Signup' (date) is not in the account yet: the first export creates it"]
+
+
+def test_a_filter_column_with_too_many_values_or_a_listed_value_without_rows(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    lines = ["email,code"] + [f"u{i}@example.com,c{i}" for i in range(101)]
+    write(tmp_path, "many.csv", "\n".join(lines) + "\n")
+    write(tmp_path, "tiers.csv", "email,tier\na@example.com,gold\nb@example.com,bronze\n")
+    path = write(tmp_path, "e.toml", """\
+        [connections.c]
+        api_key_env = "TEST_SAVED_KEY"
+        requests_per_second = 1000
+        [exports.many]
+        mapping = { email = "email" }
+        [[exports.many.segments]]
+        source = "many.csv"
+        filter_column = "code"
+        [exports.listed]
+        mapping = { email = "email" }
+        [[exports.listed.segments]]
+        source = "tiers.csv"
+        filter_column = "tier"
+        values = ["gold", "silver"]
+    """)  # fmt: skip
+    exports = load_exports(path)
+    many = exports["many"].run()
+    assert many.reports == {}
+    (error,) = many.errors.values()
+    assert isinstance(error, ConfigurationError)
+    assert "more than 100 distinct values" in str(error)
+    assert "values = [...]" in str(error)
+    listed = exports["listed"].run()
+    assert list(listed.reports) == ["gold"]
+    assert isinstance(listed.errors["silver"], GuardrailError)  # a listed segment with no rows
+    assert listed.notes == (
+        f"1 of the 2 rows of {tmp_path / 'tiers.csv'} are in no segment: their 'tier' is empty or not one of "
+        "the values listed",
+    )
+    assert [title for _, title in sandbox.lists] == ["gold"]
