@@ -750,3 +750,15 @@ def test_an_unclosed_quote_is_a_malformed_csv_error(tmp_path: Path) -> None:
     write(folder / "p.csv", 'a@example.com,"never closed\nb@example.com,x\n')
     with pytest.raises(SourceError, match="malformed CSV near line 2: unexpected end of data"):
         list(read_cdm(folder, "Lead"))
+
+
+def test_manifest_adapter_paths_and_urls_are_found_in_the_folder(tmp_path: Path) -> None:
+    # Locations in another namespace (adapter "adls2:") or as lake URLs, as in Microsoft's ADLS samples.
+    partitions = [
+        {"location": "adls2:/Lead/partition-data.csv"},
+        {"location": "https://acct.dfs.core.windows.net/container/Lead/2024/p%202.csv?sig=x"},
+    ]
+    folder = _manifest_folder(tmp_path / "cdm", {"dataPartitions": partitions})
+    write(folder / "Lead" / "partition-data.csv", "one@example.com,1\n")
+    write(folder / "Lead" / "2024" / "p 2.csv", "two@example.com,2\n")
+    assert [r["email"] for r in read_cdm(folder, "Lead")] == ["one@example.com", "two@example.com"]
