@@ -19,6 +19,9 @@ from autopilot_segments.sandbox import Sandbox
 from autopilot_segments.sources import rows_of
 from tests._exporting import make_client, make_mapping
 
+# PySpark 4.x warns that it does not know pandas 3 yet; nothing here goes through pandas.
+pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+
 PLAIN = {str, int, float, bool, Decimal, dt.datetime, dt.date, type(None)}
 
 

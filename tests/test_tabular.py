@@ -25,6 +25,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autopilot_segments import ConfigurationError, Exporter, FieldMapping, MappedContact, Rejection
 from autopilot_segments.sandbox import Sandbox
@@ -400,3 +402,56 @@ def test_plan_and_export_segments_take_frames() -> None:
             "From pandas": N - 1,
             "From arrow": N - 1,
         }
+
+
+# -- property: any batch size, any mix of missing values, the same rows from every kind --------------
+
+COLUMN_VALUES = {
+    "text": st.one_of(st.none(), st.text(max_size=8)),
+    "number": st.one_of(st.none(), st.integers(min_value=-(2**62), max_value=2**62)),
+    "ratio": st.one_of(
+        st.none(), st.just(math.nan), st.floats(allow_nan=False, allow_infinity=False, width=64)
+    ),
+    "flag": st.one_of(st.none(), st.booleans()),
+}
+RECORDS = st.lists(st.fixed_dictionaries(COLUMN_VALUES), max_size=40)
+
+
+def expected_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()} for r in records]
+
+
+@settings(max_examples=30, deadline=None)
+@given(records=RECORDS, batch_size=st.integers(min_value=1, max_value=9))
+def test_every_kind_gives_the_same_rows_whatever_the_batch_size(
+    records: list[dict[str, Any]], batch_size: int
+) -> None:
+    schema = pa.schema(
+        [("text", pa.string()), ("number", pa.int64()), ("ratio", pa.float64()), ("flag", pa.bool_())]
+    )
+    table = pa.Table.from_pylist(records, schema=schema)
+    frame = pd.DataFrame(
+        {
+            "text": pd.array([r["text"] for r in records], dtype=object),
+            "number": pd.array([r["number"] for r in records], dtype="Int64"),
+            "ratio": pd.array([r["ratio"] for r in records], dtype="float64"),
+            "flag": pd.array([r["flag"] for r in records], dtype="boolean"),
+        }
+    )
+    polars = pl.from_arrow(table)
+    connection = duckdb.connect()
+    connection.register("staged", table)
+    kinds: dict[str, Any] = {
+        "arrow": table,
+        "reader": pa.RecordBatchReader.from_batches(schema, table.to_batches(max_chunksize=3)),
+        "pandas": frame,
+        "polars": polars,
+        "lazy": polars.lazy(),
+        "duckdb": connection.sql("SELECT * FROM staged"),
+    }
+    expected = expected_of(records)
+    for kind, obj in kinds.items():
+        rows = list(rows_of(obj, batch_size=batch_size))
+        assert rows == expected, kind
+        assert_plain(rows)
+    connection.close()
