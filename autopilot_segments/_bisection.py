@@ -2,18 +2,21 @@
 
 A bulk call answered with 400 is split in halves until every offending contact is isolated: the
 other contacts still get through and each offender carries Autopilot's message. When both halves of a
-refused piece are refused for the same reason (Autopilot's message, with the email addresses it names
-left out), the 400 concerns the whole piece (e.g. a custom field the account defines with another
-type, which every contact carries): the piece is not split further and all its contacts are refused
-with that reason, so a batch refused as a whole costs 3 calls instead of ~2 per contact. This module
-only does the bookkeeping; the caller supplies `send` (one API call) and decides what the answers mean.
+refused piece are refused for the same reason (Autopilot's message, with the email addresses and
+numbers it names left out) and the caller confirms that the reason can concern every item of the
+piece (`concerns_all`: e.g. it names a custom field that every contact carries, which the account
+defines with another type), the piece is not split further and all its contacts are refused with that
+reason, so a batch refused as a whole costs 3 calls instead of ~2 per contact. Without that
+confirmation, two offenders of the same kind, one in each half, would take the whole piece down with
+them. This module only does the bookkeeping; the caller supplies `send` (one API call) and decides
+what the answers mean.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -41,11 +44,21 @@ class ExportAborted(Exception):
 
 # An email address as Autopilot's messages name one, quoted or not.
 _EMAIL = re.compile(r"[^\s\"'<>(),;:@]+@[^\s\"'<>(),;:@]+")
+_NUMBER = re.compile(r"\d+")
+
+
+def without_emails(message: str) -> str:
+    """Autopilot's message with the email addresses it names replaced by `<email>`."""
+    return _EMAIL.sub("<email>", message).strip()
 
 
 def same_reason_key(message: str) -> str:
-    """Autopilot's message with the email addresses it names replaced: equal for the same reason."""
-    return _EMAIL.sub("<email>", message).strip()
+    """Equal for two messages giving the same reason about different contacts (emails, positions)."""
+    return _NUMBER.sub("#", without_emails(message))
+
+
+def _always(_piece: Sequence[Any], _reason: str) -> bool:
+    return True
 
 
 @attrs.define
@@ -68,11 +81,13 @@ def send_with_bisection(
     send: Callable[[Sequence[T]], A],
     *,
     should_stop: Callable[[], bool] = lambda: False,
+    concerns_all: Callable[[Sequence[T], str], bool] = _always,
 ) -> BisectionResult[T, A]:
     """Send `items`; on `BadRequestError` send each half, recursively, until offenders are single items.
 
-    A refused piece whose two halves are both refused for the same reason is not split further (see
-    the module's doc). A piece that fails for another API reason (retries exhausted, connection lost)
+    A refused piece whose two halves are both refused for the same reason, a reason that
+    `concerns_all(piece, message)` says can concern every item, is not split further (see the
+    module's doc). A piece that fails for another API reason (retries exhausted, connection lost)
     is recorded as failed and the rest goes on. 401/403 propagate at once. `should_stop` is checked
     before every call; when it says stop, `ExportAborted` is raised and nothing more is sent.
     """
@@ -110,8 +125,9 @@ def send_with_bisection(
         left_error = attempt(left)
         right_error = attempt(right)
         if left_error is not None and right_error is not None:
-            reason = same_reason_key(left_error.message)
-            if reason == same_reason_key(right_error.message):
+            reason = without_emails(left_error.message)
+            same = same_reason_key(left_error.message) == same_reason_key(right_error.message)
+            if same and concerns_all(piece, reason):
                 result.refused.append((piece, reason))
                 continue
         stack.extend((p, e) for p, e in ((right, right_error), (left, left_error)) if e is not None)

@@ -965,7 +965,9 @@ class _ExportRun:
     def _process(self, batch: Sequence[MappedRow]) -> _BatchOutcome:
         claim = self._probe_before_send(batch)
         try:
-            result = send_with_bisection(batch, self._upsert, should_stop=self.stop.is_set)
+            result = send_with_bisection(
+                batch, self._upsert, should_stop=self.stop.is_set, concerns_all=self._concerns_all
+            )
             confirmed = [
                 (
                     piece,
@@ -1020,6 +1022,26 @@ class _ExportRun:
             for c, cid in members
         ]
         return _BatchOutcome(entries, rejections, failure or add_error)
+
+    def _concerns_all(self, piece: Sequence[MappedRow], reason: str) -> bool:
+        """Can Autopilot's `reason` concern every contact of `piece`? (Then bisecting it is pointless.)
+
+        Yes when it names the list every contact is upserted to, or a custom field that every contact
+        of the piece carries (by its name or its key): a field the account defines with another type
+        refuses them all. A field only some contacts carry refuses only those: they are isolated.
+        """
+        if self.list_id in reason:
+            return True
+        common: set[str] | None = None
+        for contact in piece:
+            custom = contact.payload.get("custom")
+            keys = set(custom) if isinstance(custom, Mapping) else set()
+            common = keys if common is None else common & keys
+            if not common:
+                return False
+        keys = common or set()
+        names = keys | {" ".join(key.split("--")[1:]) for key in keys}
+        return any(name and name in reason for name in names)
 
     def _upsert(self, piece: Sequence[MappedRow]) -> UpsertAnswer:
         return self.client.upsert_contacts([{**c.payload, "_autopilot_list": self.list_id} for c in piece])

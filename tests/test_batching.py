@@ -16,6 +16,11 @@ from autopilot_segments._bisection import ExportAborted, send_with_bisection
 from autopilot_segments._membership import ListMembershipDetector
 
 
+def letters(number: int) -> str:
+    """A number spelt in letters: messages that differ by a number count as the same reason."""
+    return "".join(chr(ord("a") + int(digit)) for digit in str(number))
+
+
 def bad_request(message: str = "Contact is invalid") -> BadRequestError:
     return BadRequestError(status=400, method="POST", url="http://127.0.0.1/v1/contacts", message=message)
 
@@ -71,7 +76,7 @@ def test_bisection_isolates_exactly_the_offenders(flags: list[bool]) -> None:
         calls.append(len(piece))
         bad = [i for i, is_bad in piece if is_bad]
         if bad:
-            raise bad_request(f"contact {bad[0]} is invalid")
+            raise bad_request(f"contact {letters(bad[0])} is invalid")
         return [i for i, _ in piece]
 
     result = send_with_bisection(items, send)
@@ -79,7 +84,7 @@ def test_bisection_isolates_exactly_the_offenders(flags: list[bool]) -> None:
     isolated = [item[0] for item, _ in result.isolated]
     assert sorted(accepted + isolated) == list(range(len(items)))
     assert isolated == [i for i, is_bad in items if is_bad]
-    assert all(str(i) in error.message for (i, _), error in result.isolated)
+    assert all(letters(i) in error.message for (i, _), error in result.isolated)
     assert result.failed == []
     assert result.calls == len(calls)
     # Each offender costs at most two calls per level of the bisection tree.
@@ -162,8 +167,26 @@ def test_halves_failing_for_different_reasons_are_bisected_further(flags: list[b
     def send(piece: Sequence[tuple[int, bool]]) -> None:
         bad = [i for i, is_bad in piece if is_bad]
         if bad:
-            raise bad_request(f"value {bad[0]} is refused")  # names the offending value: reasons differ
+            # Names the offending value, in letters (numbers are taken for positions): reasons differ.
+            raise bad_request(f"value {letters(bad[0])} is refused")
 
     result = send_with_bisection(items, send)
     assert result.refused == []
     assert [item[0] for item, _ in result.isolated] == [i for i, is_bad in items if is_bad]
+
+
+@given(st.lists(st.booleans(), min_size=2, max_size=100))
+def test_the_same_reason_for_a_few_offenders_is_bisected_when_it_cannot_concern_all(
+    flags: list[bool],
+) -> None:
+    items = list(enumerate(flags))
+
+    def send(piece: Sequence[tuple[int, bool]]) -> None:
+        bad = [i for i, is_bad in piece if is_bad]
+        if bad:
+            raise bad_request(f"Contact {bad[0]}: custom field 'Tier' is of type string")
+
+    result = send_with_bisection(items, send, concerns_all=lambda piece, reason: all(b for _, b in piece))
+    refused = {item[0] for piece, _ in result.refused for item in piece}
+    isolated = {item[0] for item, _ in result.isolated}
+    assert refused | isolated == {i for i, is_bad in items if is_bad}  # no good item is ever refused

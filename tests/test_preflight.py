@@ -169,3 +169,14 @@ def test_a_batch_refused_as_a_whole_costs_at_most_three_calls(concurrency: int) 
         assert all("Tier" in r.message and "whole batch" in r.message for r in report.rejected)
         assert all("@" not in r.message for r in report.rejected)  # no other contact's email
         assert report.api_calls <= 3 * 10 + 5
+
+
+def test_a_field_only_some_contacts_carry_is_isolated_not_refused_batch_wide() -> None:
+    source = rows(100, tier=None)
+    source[0]["tier"] = 1  # the first contact of each half: both halves fail with the same message
+    source[50]["tier"] = 2
+    with Sandbox() as sb:
+        report = Exporter(_FieldAppearsAfterPreflight(sb), mapping()).export(source, segment=SEGMENT)
+        assert report.exported == 98
+        assert sorted(r.row for r in report.rejected) == [1, 51]
+        assert all("whole batch" not in r.message for r in report.rejected)
