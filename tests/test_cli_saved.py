@@ -369,3 +369,17 @@ def test_the_progress_display_follows_the_segments_one_line_each() -> None:
     lines = stream.getvalue().split("\n")
     assert [line.rsplit("\r", 1)[-1].split(":")[0] for line in lines if line] == ["A", "B"]
     assert "1,500 rows read" in lines[1]
+
+
+def test_quiet_prints_one_line_per_segment(
+    sandbox: Sandbox, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli(capsys, "run", str(folder / "exports.toml"), "weekly", "with_rejects", "-q")
+    assert code == ExitCode.REJECTED_ROWS, err
+    assert out.splitlines() == [
+        "Everyone: 8 rows, 8 exported, 0 unchanged, 0 rejected",
+        "From SQL: 3 rows, 3 exported, 0 unchanged, 0 rejected",
+        "gold tier: 4 rows, 4 exported, 0 unchanged, 0 rejected",
+        "silver tier: 4 rows, 4 exported, 0 unchanged, 0 rejected",
+        "Some rejected: 2 rows, 1 exported, 0 unchanged, 1 rejected",
+    ]

@@ -12,7 +12,7 @@ from ..._errors import AutopilotError
 from ..console import _Console, redact_key_like
 from ..exit_codes import ERROR_CODES, ExitCode, _describe_failure
 from ..progress import _progress_mode, _ProgressDisplay
-from .export import _export_exit_code
+from .export import _export_exit_code, _one_line_summary
 
 if TYPE_CHECKING:
     from ..._progress import Progress
@@ -164,12 +164,15 @@ def _show_run(console: _Console, run: SavedRun, code: ExitCode) -> None:
         return
     done = "planned" if run.dry_run else "exported"
     count = len(run.reports) + len(run.errors)
-    console.out(
+    console.note(
         f"== export {run.export!r}: {count} segment{'s' if count != 1 else ''} {done}, exit {int(code)}"
     )
     for report in run.reports.values():
-        console.out(report.summary())
-        console.out()
+        if console.quiet:
+            console.out(_one_line_summary(report))
+        else:
+            console.out(report.summary())
+            console.out()
     for title, error in run.errors.items():
         console.error(f"export {run.export!r}, segment {title!r}: {_described(console, error)[1]}")
     for note in run.notes:
