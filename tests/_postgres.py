@@ -9,13 +9,17 @@ The binaries are found on PATH, then in /usr/lib/postgresql/<version>/bin (Debia
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -126,9 +130,50 @@ def _owner() -> tuple[dict[str, Any], int | None, int | None]:
     )
 
 
+def _die_with_parent() -> None:
+    """In the server's process, before exec: ask Linux to stop it (SIGQUIT, the immediate shutdown) when
+    the test process dies, so a killed test run leaves no server behind."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGQUIT)  # PR_SET_PDEATHSIG; set after the user switch, which would clear it
+
+
+def _start(server: PostgresServer) -> subprocess.Popen[bytes]:
+    """Run `postgres` as a child of this process and wait until it accepts connections."""
+    import psycopg
+
+    for _attempt in range(3):  # the free port may be taken between probing and starting
+        log = open(server.root / "log", "ab")  # noqa: SIM115 - the server writes it until it stops
+        process = subprocess.Popen(
+            [str(server.bin_dir / "postgres"), "-D", str(server.root / "data"), "-p", str(server.port),
+             "-k", str(server.root), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+             "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=20"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=server.root, preexec_fn=_die_with_parent,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC"},
+            **server._run_as,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                psycopg.connect(
+                    host=server.host, port=server.port, user=USER, password=PASSWORD, dbname="postgres",
+                    connect_timeout=2,
+                ).close()  # fmt: skip
+                return process
+            except psycopg.OperationalError:
+                time.sleep(0.05)
+        process.kill()
+        process.wait()
+        server.port = _free_port()
+    log_text = (server.root / "log").read_text(errors="replace")
+    raise RuntimeError(f"PostgreSQL did not start:\n{log_text}")
+
+
 @contextlib.contextmanager
 def postgres_server() -> Iterator[PostgresServer]:
-    """Start a fresh server (initdb + pg_ctl start), yield it, stop it and remove its folder."""
+    """Start a fresh server (initdb, then postgres as a child process), yield it, stop it and remove its
+    folder."""
     bin_dir = find_bin_dir()
     run_as, uid, gid = _owner()
     # Under /tmp (world-traversable), not pytest's tmp_path: that is private to root, and the server user
@@ -156,22 +201,7 @@ def postgres_server() -> Iterator[PostgresServer]:
             "--no-sync",
         )
 
-        def options() -> str:
-            return (
-                f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=20"
-            )
-
-        for attempt in range(3):  # the free port may be taken between probing and starting
-            try:
-                server.run("pg_ctl", "-D", str(root / "data"), "-l", str(root / "log"), "-w", "-t", "60",
-                           "-o", options(), "start")  # fmt: skip
-                break
-            except subprocess.CalledProcessError:
-                if attempt == 2:
-                    log = (root / "log").read_text(errors="replace") if (root / "log").exists() else ""
-                    raise RuntimeError(f"PostgreSQL did not start:\n{log}") from None
-                server.port = _free_port()
+        process = _start(server)
         try:
             import psycopg
 
@@ -182,6 +212,11 @@ def postgres_server() -> Iterator[PostgresServer]:
                 conn.execute(f"CREATE DATABASE {DATABASE}")
             yield server
         finally:
-            server.run("pg_ctl", "-D", str(root / "data"), "-m", "immediate", "-w", "stop")
+            process.send_signal(signal.SIGINT)  # "fast" shutdown: disconnect the sessions, stop
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     finally:
         shutil.rmtree(root, ignore_errors=True)
