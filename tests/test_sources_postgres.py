@@ -20,6 +20,8 @@ import pytest
 import sqlalchemy
 from _exporting import make_client, make_mapping
 from _postgres import PostgresServer, PostgresUnavailable, require_server_binaries
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
@@ -340,3 +342,47 @@ def test_an_async_psycopg_connection_is_refused_at_the_call(pg: PostgresServer) 
 
     message = asyncio.run(attempt())
     assert message.startswith("read_sql reads through a synchronous connection; got AsyncConnection")
+
+
+# ------------------------------------------------------------------------------------------ exactness
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    values=st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)),
+            st.one_of(
+                st.none(),
+                st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")),
+            ),
+            st.one_of(
+                st.none(),
+                st.decimals(
+                    allow_nan=False, allow_infinity=False, places=4, min_value=-(10**9), max_value=10**9
+                ),
+            ),
+            st.one_of(st.none(), st.booleans()),
+        ),
+        max_size=40,
+    ),
+    batch_size=st.integers(1, 15),
+    driver=st.sampled_from(["psycopg", "psycopg2"]),
+)
+def test_every_row_comes_back_exactly_through_the_named_cursor(
+    pg: PostgresServer, values: list[tuple[Any, ...]], batch_size: int, driver: str
+) -> None:
+    with psycopg.connect(pg.conninfo, autocommit=True) as setup:
+        setup.execute(
+            "CREATE TABLE IF NOT EXISTS exact (k serial, n bigint, s text, d numeric(20, 4), b boolean)"
+        )
+        setup.execute("TRUNCATE exact RESTART IDENTITY")
+        with setup.cursor() as cursor:
+            cursor.executemany("INSERT INTO exact (n, s, d, b) VALUES (%s, %s, %s, %s)", values)
+    connection: Any = psycopg.connect(pg.conninfo) if driver == "psycopg" else psycopg2.connect(pg.conninfo)
+    try:
+        rows = list(read_sql("SELECT n, s, d, b FROM exact ORDER BY k", connection, batch_size=batch_size))
+    finally:
+        connection.close()
+    assert rows == [dict(zip("nsdb", row, strict=True)) for row in values]
+    assert all(type(row["d"]) is Decimal for row in rows if row["d"] is not None)
