@@ -25,6 +25,7 @@ from typing_extensions import Self
 
 from ._errors import APIConnectionError, APIError, ConfigurationError, api_error_class
 from ._json_body import encode_json
+from ._log_redaction import install_log_redaction
 from ._models import ClientStats
 from ._ratelimit import RateLimiter
 from ._retry_policy import RetryPolicy
@@ -88,6 +89,7 @@ class APIClientBase:
         if problems:
             raise ConfigurationError(problems)
         assert key is not None
+        install_log_redaction()  # urllib3's DEBUG request lines hold emails in their paths
         self._key = SecretKey(key)
         self._base_url = base_url
         self._requests_per_second = float(requests_per_second)
