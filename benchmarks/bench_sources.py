@@ -23,6 +23,7 @@ import gzip
 import importlib.util
 import json
 import platform
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -32,7 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from autopilot_segments._synthetic import generate_rows
-from autopilot_segments.sources import read_csv, read_excel, read_jsonl, read_parquet, read_sql, rows_of
+from autopilot_segments.sources import (
+    read_cdm,
+    read_csv,
+    read_excel,
+    read_jsonl,
+    read_parquet,
+    read_sql,
+    rows_of,
+)
 
 Rows = Callable[[], Iterable[Any]]
 
@@ -267,6 +276,74 @@ def spark_reader(data: Data) -> tuple[Rows, Rows]:
     return (lambda: rows_of(frame)), baseline
 
 
+def _cdm_folder(data: Data, kind: str) -> tuple[Path, Path]:
+    """The segment's CSV (with its header row) as the one partition of a CDM folder of `kind`."""
+    partition = data.file("segment.csv", write_csv)
+    root = data.folder / f"{data.n}-cdm-{kind}"
+    columns = list(data.rows()[0])
+    traits = [
+        {
+            "traitReference": "is.partition.format.CSV",
+            "arguments": [{"name": "columnHeaders", "value": "true"}],
+        }
+    ]
+    if not root.exists():
+        (root / "Segment").mkdir(parents=True)
+        shutil.copyfile(partition, root / "Segment" / "part1.csv")  # a link out of the folder is refused
+        if kind == "model":
+            model = {
+                "entities": [
+                    {
+                        "$type": "LocalEntity",
+                        "name": "Segment",
+                        "attributes": [{"name": c, "dataType": "string"} for c in columns],
+                        "partitions": [{"name": "p", "location": "Segment/part1.csv", "cdm:traits": traits}],
+                    }
+                ]
+            }
+            (root / "model.json").write_text(json.dumps(model), encoding="utf-8")
+        else:
+            schema = {
+                "definitions": [
+                    {
+                        "entityName": "Segment",
+                        "hasAttributes": [{"name": c, "dataFormat": "String"} for c in columns],
+                    }
+                ]
+            }
+            manifest = {
+                "manifestName": "m",
+                "entities": [
+                    {
+                        "type": "LocalEntity",
+                        "entityName": "Segment",
+                        "entityPath": "Segment.cdm.json/Segment",
+                        "dataPartitionPatterns": [
+                            {"rootLocation": "Segment", "globPattern": "*.csv", "exhibitsTraits": traits}
+                        ],
+                    }
+                ],
+            }
+            (root / "Segment.cdm.json").write_text(json.dumps(schema), encoding="utf-8")
+            (root / "m.manifest.cdm.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return root, partition
+
+
+def cdm_model_reader(data: Data) -> tuple[Rows, Rows]:
+    root, partition = _cdm_folder(data, "model")
+    return (lambda: read_cdm(root, "Segment")), (lambda: _dict_reader(partition))
+
+
+def cdm_manifest_reader(data: Data) -> tuple[Rows, Rows]:
+    root, partition = _cdm_folder(data, "manifest")
+    return (lambda: read_cdm(root, "Segment")), (lambda: _dict_reader(partition))
+
+
+def _dict_reader(path: Path) -> Iterable[Any]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        yield from csv.DictReader(fh)
+
+
 @dataclass(frozen=True)
 class Reader:
     name: str
@@ -289,6 +366,8 @@ READERS: list[Reader] = [
     Reader("duckdb", "export(relation)", duckdb_reader, "fetchall + dict(zip)", "duckdb"),
     Reader("sql-sqlite", "read_sql(query, sqlite3)", sql_sqlite_reader, "fetchall + dict(zip)"),
     Reader("sql-duckdb", "read_sql(query, duckdb)", sql_duckdb_reader, "fetchall + dict(zip)", "duckdb"),
+    Reader("cdm", "read_cdm(model.json folder)", cdm_model_reader, "csv.DictReader"),
+    Reader("cdm-manifest", "read_cdm(manifest folder)", cdm_manifest_reader, "csv.DictReader"),
     Reader("excel", "read_excel(path)", excel_reader, "openpyxl values_only", "openpyxl", 20_000),
     Reader("spark", "export(spark_df)", spark_reader, "toLocalIterator + asDict", "pyspark", 100_000),
 ]

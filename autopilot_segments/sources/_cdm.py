@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ._cdm_entity import Entity, Partition, converter
+from ._cdm_entity import KEEP_TEXT, Entity, Partition, converter
 from ._cdm_format import records
 from ._cdm_manifest import manifest_entity, manifest_entity_names
 from ._cdm_model import entity_names, load_model, model_entity
@@ -83,7 +83,9 @@ def read_cdm(folder: str | os.PathLike[str], entity: str) -> Iterator[Row]:
 
 def _entity_rows(entity: Entity) -> Iterator[Row]:
     header = _check_header(list(entity.columns), entity.label)
-    convert = [converter(kind) for kind in entity.types]
+    convert: list[Callable[[str], Any]] | None = [converter(kind) for kind in entity.types]
+    if all(fn is KEEP_TEXT for fn in convert or ()):
+        convert = None  # text columns only: no call per cell
     for partition in entity.partitions:
         if partition.format is None:
             yield from _parquet_rows(entity, partition)
@@ -92,7 +94,7 @@ def _entity_rows(entity: Entity) -> Iterator[Row]:
 
 
 def _csv_partition_rows(
-    entity: Entity, partition: Partition, header: list[str], convert: list[Callable[[str], Any]]
+    entity: Entity, partition: Partition, header: list[str], convert: list[Callable[[str], Any]] | None
 ) -> Iterator[Row]:
     fmt = partition.format
     assert fmt is not None

@@ -81,6 +81,9 @@ _CONVERTERS: Final[dict[str, Callable[[str], Any]]] = {
 }
 
 
+KEEP_TEXT: Final = _keep
+
+
 def converter(data_type: str) -> Callable[[str], Any]:
     """The cell converter of a data type; unknown types (strings, dates, GUIDs ...) keep the text."""
     return _CONVERTERS.get(data_type.lower(), _keep)
