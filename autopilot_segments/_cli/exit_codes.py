@@ -50,6 +50,7 @@ exit codes:
   130  interrupted by Ctrl-C; 143: stopped by SIGTERM. An export first waits for the batches in
      flight, writes --report and --rejections with what Autopilot acknowledged, and says how many
      rows were exported; re-running (with the same --state) is safe and completes it
+`run` exits with the highest code of its exports' segments; `check` with 0, or 2 when it found a problem.
 
 The API key is read from the {KEY_ENV} environment variable or from --api-key-file PATH.
 Run `{PROG} demo` to try everything against a local sandbox, no key needed.
