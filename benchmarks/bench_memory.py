@@ -23,11 +23,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -91,41 +89,34 @@ def run_child(
     return [float(x) for x in out]
 
 
+_SERVE = """
+import sys
+from autopilot_segments.sandbox import Sandbox
+# No request bodies kept: an uncapped export would otherwise hold every payload twice.
+with Sandbox(record_bodies=False) as sb:
+    print(sb.url, sb.api_key, flush=True)
+    sys.stdin.read()  # serve until the benchmark closes stdin
+"""
+
+
 class SandboxProcess:
     """The sandbox in its own process, so its store of contacts is not in the measured process."""
 
     def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory()
-        key_file = Path(self._dir.name) / "key"
         self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "autopilot_segments.sandbox",
-                "--port",
-                "0",
-                "--api-key-file",
-                str(key_file),
-            ],
+            [sys.executable, "-c", _SERVE],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         assert self._process.stdout is not None
-        self.url = self.key = ""
-        for line in self._process.stdout:
-            if match := re.match(r"Autopilot sandbox listening at (\S+)", line):
-                self.url = match.group(1)
-            if line.startswith("API key: "):
-                self.key = line.split()[-1]
-                break
-        assert self.url
-        assert self.key
+        self.url, self.key = self._process.stdout.readline().split()
 
     def close(self) -> None:
-        self._process.terminate()
-        self._process.wait(timeout=30)
-        self._dir.cleanup()
+        assert self._process.stdin is not None
+        self._process.stdin.close()
+        self._process.wait(timeout=60)
 
 
 def main() -> None:
