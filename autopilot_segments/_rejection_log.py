@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import weakref
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any, overload
@@ -41,11 +42,12 @@ class _Spill:
     same block is null.
     """
 
-    __slots__ = ("_file", "_last_message", "_offsets", "_pending", "block", "count")
+    __slots__ = ("__weakref__", "_file", "_last_message", "_offsets", "_pending", "block", "count")
 
     def __init__(self, block: int) -> None:
-        # Closed when the log is collected; on POSIX the file has no name from the start.
+        # Closed when the log is collected (no ResourceWarning); on POSIX it has no name from the start.
         self._file: IO[bytes] = tempfile.TemporaryFile(mode="w+b", buffering=_BUFFER)  # noqa: SIM115
+        weakref.finalize(self, self._file.close)
         self._offsets = array("q", [0])  # where each written block starts; then where the data ends
         self._pending: list[list[Any]] = []
         self._last_message: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import pickle
 from pathlib import Path
@@ -146,3 +147,12 @@ def test_write_json_streams_the_same_document_as_to_dict(tmp_path: Path, count: 
     path = report.write_json(tmp_path / "report.json")
     text = path.read_text(encoding="utf-8")
     assert text == json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def test_a_spilled_log_closes_its_file_when_collected() -> None:
+    log = RejectionLog(items(10), in_memory=2, block=3)
+    assert log.spilled == 8
+    spill_file = log._spill._file  # type: ignore[union-attr]  # the file, to look at once the log is gone
+    del log
+    gc.collect()
+    assert spill_file.closed  # closed by the log's finaliser, not left to a ResourceWarning
