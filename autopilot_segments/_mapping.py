@@ -367,7 +367,7 @@ class FieldMapping:
         raw_custom = data.get("custom", ())
         if not isinstance(raw_custom, Sequence) or isinstance(raw_custom, str):
             problems.append(
-                "'custom' must be a list of tables with name, type and optionally source and default"
+                "'custom' must be a list of tables with name, type and optionally source, default and formats"
             )
             raw_custom = ()
         for position, item in enumerate(raw_custom, 1):
