@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     pass
 
 from .commands.account import _cmd_fields, _cmd_lists, _cmd_ping, _cmd_segments
+from .commands.completion import _add_completion_arguments
 from .commands.demo import _add_demo_arguments
 from .commands.export import _add_export_arguments
 from .commands.sandbox import _add_sandbox_arguments
@@ -185,5 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo_arguments(add("demo", "export the bundled sample segment into a local sandbox", [common]))
     _add_sandbox_arguments(
         add("sandbox", "serve a local Autopilot-compatible sandbox until Ctrl+C", [common])
+    )
+    _add_completion_arguments(
+        add("completion", "print a shell completion script (bash, zsh or fish)", [common])
     )
     return parser
