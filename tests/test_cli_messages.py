@@ -234,3 +234,86 @@ def test_quiet_demo_prints_one_line_and_exits_0() -> None:
         "VIP customers: 3,000 rows, 2,820 exported, 0 unchanged, 180 rejected"
     ]
     assert result.stderr == ""
+
+
+def test_the_capped_summary_says_how_to_lift_the_cap_and_counts_agree_in_number(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    source = tmp_path / "three.csv"
+    source.write_text("email\nada@example.com\ngrace@example.com\nalan@example.com\n", encoding="utf-8")
+    rejections = tmp_path / "rejected.csv"
+    result = run(
+        "export", str(source), "--segment", "Capped", "--email-column", "email", "--max-profiles", "2",
+        "--base-url", sandbox.url, "--rejections", str(rejections), key=sandbox.api_key,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "3 rows: 2 exported, 0 unchanged, 1 rejected (over_limit 1)" in result.stdout
+    assert "1 row was over the profile cap and not exported: raise the cap with" in result.stdout
+    assert "--max-profiles N" in result.stdout
+    assert "1 rejected row written to" in result.stdout
+    rejected = rejections.read_text(encoding="utf-8")
+    assert "cap of 2 profiles" in rejected
+    assert "--max-profiles N" in rejected
+
+
+def test_one_row_is_one_row(tmp_path: Path) -> None:
+    source = tmp_path / "one.csv"
+    source.write_text("email\nada@example.com\n", encoding="utf-8")
+    result = run("export", str(source), "--segment", "One", "--email-column", "email", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "1 row: 1 would export, 0 unchanged, 0 rejected" in result.stdout
+    assert "1 rows" not in result.stdout
+    assert "1 API calls" not in result.stdout
+
+
+def test_a_toml_mapping_file_on_the_command_line(tmp_path: Path) -> None:
+    source = tmp_path / "people.csv"
+    source.write_text("email,first\nada@example.com,Ada\n", encoding="utf-8")
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('email = "email"\n\n[fields]\nFirstName = "first"\n', encoding="utf-8")
+    result = run("export", str(source), "--segment", "T", "--mapping", str(mapping), "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["exported"] == 1
+    mapping.write_text('email = "email"\n[fields\n', encoding="utf-8")
+    broken = run("export", str(source), "--segment", "T", "--mapping", str(mapping), "--dry-run")
+    assert broken.returncode == 2
+    assert "is not valid TOML" in one_line(broken.stderr)
+    assert "JSON" not in broken.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_the_progress_bar_on_a_terminal_formats_numbers_like_the_plain_line(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    source = tmp_path / "many.csv"
+    with source.open("w", encoding="utf-8") as fh:
+        fh.write("email\n")
+        fh.writelines(f"not-an-email-{n}\n" for n in range(100_000))  # a dry run counts rejections
+    controller, terminal = pty.openpty()  # stderr a terminal, so the tqdm bar is drawn
+    # 0 columns (a fresh pseudo-terminal) would leave tqdm no room to draw in.
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    try:
+        process = subprocess.run(
+            [sys.executable, "-m", "autopilot_segments", "export", str(source), "--segment", "Many",
+             "--email-column", "email", "--dry-run", "--max-profiles", "0"],
+            stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(controller)
+    bar = b"".join(chunks).decode("utf-8", "replace")
+    assert process.returncode == 1, bar
+    assert "rejected=100,000" in bar
+    assert "e+" not in bar
