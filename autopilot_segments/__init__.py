@@ -43,6 +43,7 @@ from ._progress import Progress
 from ._ratelimit import RateLimiter
 from ._rejections import REJECTION_REASONS, Rejection, RejectionReason
 from ._report import ExportReport
+from ._retry_policy import RetryPolicy
 from ._saved import (
     CheckResult,
     Connection,
@@ -98,6 +99,7 @@ __all__ = [
     "RateLimiter",
     "Rejection",
     "RejectionReason",
+    "RetryPolicy",
     "RunRecord",
     "SavedExport",
     "SavedRun",
