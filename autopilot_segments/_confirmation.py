@@ -4,8 +4,8 @@ The usual answer maps every stored email to its contact id (`email_contact_map`)
 it was not stored. Autopilot's own published example answers `{"contact_ids": [...]}` alone; then:
 
 1. if there are as many distinct ids as contacts sent, they are taken in submission order, but only
-   after a cheap check: the first and the last id are read back (`GET /contact/{id}`) and must be the
-   contacts sent at those positions (one check for a single contact);
+   after a cheap check: the last id is read back (`GET /contact/{id}`) and must be the contact sent
+   last (which catches a reversed, sorted or shifted answer; one read per bulk call);
 2. otherwise (or when that check fails), each contact is read by email (`GET /contact/{email}`): it
    was stored by this call if it exists under one of the answer's ids; absent, or under another id
    (an older contact this call did not store), it was not stored;
@@ -67,8 +67,7 @@ def confirm_stored(
         return Confirmation(stored={}, unconfirmed=dict.fromkeys(lowered, why))
     session = _Reads(reader, should_stop)
     if len(ids) == len(lowered) and len(set(ids)) == len(ids):
-        positions = sorted({0, len(ids) - 1})
-        if all(session.email_of(ids[p]) == lowered[p] for p in positions):
+        if session.email_of(ids[-1]) == lowered[-1]:
             return Confirmation(stored=dict(zip(lowered, ids, strict=True)), checks=session.calls)
     known = set(ids)
     stored: dict[str, str] = {}
