@@ -66,9 +66,9 @@ def confirm_stored(
         why = "Autopilot's bulk answer did not say which contact is which, and there is no way to confirm it"
         return Confirmation(stored={}, unconfirmed=dict.fromkeys(lowered, why))
     session = _Reads(reader, should_stop)
-    if len(ids) == len(lowered) and len(set(ids)) == len(ids):
-        if session.email_of(ids[-1]) == lowered[-1]:
-            return Confirmation(stored=dict(zip(lowered, ids, strict=True)), checks=session.calls)
+    in_order = len(ids) == len(lowered) and len(set(ids)) == len(ids)
+    if in_order and session.email_of(ids[-1]) == lowered[-1]:
+        return Confirmation(stored=dict(zip(lowered, ids, strict=True)), checks=session.calls)
     known = set(ids)
     stored: dict[str, str] = {}
     not_stored: list[str] = []
