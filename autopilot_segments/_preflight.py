@@ -76,7 +76,13 @@ def check_custom_fields(client: object, mapping: object) -> list[FieldConflict]:
     reader = getattr(client, "custom_fields", None)
     if not fields or not callable(reader):
         return []
-    defined = {d.name: d.field_type for d in reader()}
+    # Autopilot's definitions (name, field_type); another destination's, without a field_type, are
+    # not comparable with the mapping's Autopilot types and are left to that destination.
+    defined = {
+        str(d.name): d.field_type
+        for d in reader()
+        if isinstance(getattr(d, "field_type", None), str) and isinstance(getattr(d, "name", None), str)
+    }
     conflicts: list[FieldConflict] = []
     for field in fields:
         account_type = defined.get(field.name)

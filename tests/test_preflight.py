@@ -180,3 +180,11 @@ def test_a_field_only_some_contacts_carry_is_isolated_not_refused_batch_wide() -
         assert report.exported == 98
         assert sorted(r.row for r in report.rejected) == [1, 51]
         assert all("whole batch" not in r.message for r in report.rejected)
+
+
+def test_definitions_without_an_autopilot_type_are_not_compared() -> None:
+    class _Other:
+        def custom_fields(self) -> list[object]:
+            return [type("OrttoLike", (), {"name": "Tier", "field_id": "str:cm:tier"})()]
+
+    assert check_custom_fields(_Other(), mapping()) == []
