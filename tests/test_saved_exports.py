@@ -514,3 +514,24 @@ def test_a_filter_column_with_too_many_values_or_a_listed_value_without_rows(
         "the values listed",
     )
     assert [title for _, title in sandbox.lists] == ["gold"]
+
+
+def test_a_source_that_breaks_while_being_split_exports_none_of_its_segments(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    write(tmp_path, "broken.jsonl", '{"email": "a@example.com", "tier": "gold"}\n{not json\n')
+    path = write(tmp_path, "e.toml", """\
+        [connections.c]
+        api_key_env = "TEST_SAVED_KEY"
+        [exports.x]
+        mapping = { email = "email" }
+        [[exports.x.segments]]
+        source = "broken.jsonl"
+        filter_column = "tier"
+    """)  # fmt: skip
+    run = load_exports(path)["x"].run()
+    assert run.reports == {}
+    (label,) = run.errors
+    assert label == f"tier of {tmp_path / 'broken.jsonl'}"
+    assert type(run.errors[label]).__name__ == "SourceError"
+    assert sandbox.requests == []
