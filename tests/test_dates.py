@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import tomllib
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autopilot_segments import ConfigurationError, CustomField, FieldMapping, MappedContact, Rejection
@@ -169,6 +169,7 @@ moments = st.datetimes(min_value=datetime(1800, 1, 1), max_value=datetime(9999, 
 )
 
 
+@settings(deadline=None)  # the machine is shared: no timing in tests
 @given(
     moment=moments, named=st.sampled_from(["dataverse", "month-first", "day-first"]), index=st.integers(0, 10)
 )
@@ -182,6 +183,7 @@ def test_every_pattern_of_a_named_format_reads_back_what_it_writes(
     assert joined(text, named) == expected
 
 
+@settings(deadline=None)  # the machine is shared: no timing in tests
 @given(moment=moments)
 def test_an_ambiguous_day_and_month_is_refused_whenever_both_orders_are_allowed(moment: datetime) -> None:
     text = moment.strftime("%d/%m/%Y")
@@ -194,6 +196,7 @@ def test_an_ambiguous_day_and_month_is_refused_whenever_both_orders_are_allowed(
         assert result.payload["custom"]["date--Joined"] == moment.strftime("%Y-%m-%dT00:00:00.000Z")
 
 
+@settings(deadline=None)  # the machine is shared: no timing in tests
 @given(moment=moments, offset=st.integers(-14 * 60, 14 * 60))
 def test_iso_output_is_utc_and_reads_back_unchanged(moment: datetime, offset: int) -> None:
     aware = moment.replace(tzinfo=timezone(timedelta(minutes=offset)))
@@ -202,6 +205,7 @@ def test_iso_output_is_utc_and_reads_back_unchanged(moment: datetime, offset: in
     assert joined(sent) == sent
 
 
+@settings(deadline=None)  # the machine is shared: no timing in tests
 @given(
     day=st.sampled_from(["0001-01-01", "1753-01-01"]),
     separator=st.sampled_from(["T", " ", "t"]),
