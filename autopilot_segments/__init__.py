@@ -1,10 +1,12 @@
-"""Export customer segments to Autopilot: typed client, field mapping, fast fault-tolerant exporter."""
+"""Export customer segments to Autopilot and Ortto: typed clients, field mapping, fault-tolerant exporter."""
 
 from __future__ import annotations
 
 import logging
 
 from ._client import AutopilotClient
+from ._destinations.ortto.client import OrttoClient
+from ._destinations.ortto.destination import OrttoDestination
 from ._emails import EmailError, normalize_email
 from ._errors import (
     APIConnectionError,
@@ -92,6 +94,8 @@ __all__ = [
     "Hook",
     "MappedContact",
     "NotFoundError",
+    "OrttoClient",
+    "OrttoDestination",
     "PayloadError",
     "PermissionDeniedError",
     "Progress",

@@ -8,6 +8,7 @@ platform's modules never load another's.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from .._errors import ConfigurationError
@@ -34,5 +35,9 @@ def as_destination(client: object) -> Destination:
 def _wrap(client: Any) -> Destination | None:
     """The registration point: one branch per platform client (lazy imports)."""
     # Autopilot: branch added with AutopilotDestination (_destinations/autopilot/destination.py).
-    # Ortto: branch added with OrttoDestination (_destinations/ortto/destination.py).
+    ortto = sys.modules.get(f"{__name__}.ortto.client")  # not loaded: the client is no OrttoClient
+    if ortto is not None and isinstance(client, ortto.OrttoClient):
+        from .ortto.destination import OrttoDestination
+
+        return OrttoDestination(client)
     return None
