@@ -6,6 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 from _postgres import PostgresServer, postgres_server, require_server_binaries
+from hypothesis import settings
+
+# No per-example time limit: how long an example takes depends on the machine's load, not on the code,
+# and a test must not fail because another process was busy. Speed is measured in benchmarks/.
+settings.register_profile("autopilot-segments", deadline=None)
+settings.load_profile("autopilot-segments")
 
 
 @pytest.fixture(scope="session")
