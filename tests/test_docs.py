@@ -12,11 +12,15 @@ import contextlib
 import csv
 import gzip
 import io
+import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,3 +228,41 @@ def test_the_python_blocks_run(path: Path, docs_environment: Sandbox) -> None:
         except Exception as exc:
             pytest.fail(f"{block.where}: the block fails as written: {type(exc).__name__}: {exc}")
     assert os.environ["AUTOPILOT_BASE_URL"] == docs_environment.url  # the docs did not repoint it
+
+
+def documented_error_lines() -> list[tuple[str, str, str]]:
+    """(where, command, error line) for every documented `$ autopilot-segments ...` followed by its error."""
+    found = []
+    for path in DOC_FILES:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, (line, following) in enumerate(itertools.pairwise(lines), 1):
+            if (
+                line.startswith("$ autopilot-segments ")
+                and not line.endswith("\\")
+                and following.startswith("autopilot-segments")
+                and ": error: " in following
+            ):
+                found.append((f"{path.relative_to(ROOT)}:{number}", line[2:], following))
+    return found
+
+
+def test_the_documented_error_lines_are_the_command_s_own() -> None:
+    documented = documented_error_lines()
+    assert len(documented) >= 3  # docs/cli.md shows several
+    env = {k: v for k, v in os.environ.items() if k not in ("AUTOPILOT_API_KEY", "AUTOPILOT_BASE_URL")}
+    for where, command, expected in documented:
+        arguments = shlex.split(command)[1:]
+        result = subprocess.run(
+            [sys.executable, "-m", "autopilot_segments", *arguments],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        actual = result.stderr.strip()
+        # "..." in the docs stands for text left out.
+        pattern = ".*".join(re.escape(part) for part in expected.split("..."))
+        assert re.fullmatch(pattern, actual), (
+            f"{where}: the docs say\n  {expected}\nthe command says\n  {actual}"
+        )
