@@ -137,3 +137,25 @@ def test_an_unknown_shell_is_a_usage_error() -> None:
     )
     assert result.returncode == 2
     assert "unknown shell 'tcsh': choose from bash, zsh, fish" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="no fish here")
+def test_fish_completes_commands_flags_and_choices(tmp_path: Path) -> None:
+    path = tmp_path / "autopilot-segments.fish"
+    path.write_text(script("fish"), encoding="utf-8")
+
+    def complete(line: str) -> list[str]:
+        result = subprocess.run(
+            ["fish", "--no-config", "-c", f"source {path}; complete -C '{line}'"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return [entry.split("\t")[0] for entry in result.stdout.splitlines()]
+
+    assert complete("autopilot-segments ex") == ["export"]
+    assert complete("autopilot-segments export --on-leave ") == ["keep", "remove"]
+    assert complete("autopilot-segments export --max-p") == ["--max-profiles"]
+    assert sorted(complete("autopilot-segments completion ")) == ["bash", "fish", "zsh"]
