@@ -13,6 +13,8 @@ from typing import Any, Protocol, cast
 
 import attrs
 
+from ._destinations.base import MappedRow
+
 __all__ = [
     "AcknowledgedEntry",
     "AcknowledgementSink",
@@ -23,19 +25,6 @@ __all__ = [
     "SendFilter",
     "batch_filter",
 ]
-
-
-class MappedRow(Protocol):
-    """A valid row, as the mapping layer yields it."""
-
-    @property
-    def row(self) -> int: ...
-
-    @property
-    def email(self) -> str: ...
-
-    @property
-    def payload(self) -> Mapping[str, Any]: ...
 
 
 @attrs.frozen(kw_only=True)

@@ -21,26 +21,13 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from ._batching import halves
-from ._errors import (
-    APIConnectionError,
-    APIError,
-    AuthenticationError,
-    BadRequestError,
-    PermissionDeniedError,
-)
+from ._destinations.base import FATAL_ERRORS, ExportAborted
+from ._errors import APIConnectionError, APIError, BadRequestError
 
-__all__ = ["BisectionResult", "ExportAborted", "send_with_bisection"]
+__all__ = ["FATAL_ERRORS", "BisectionResult", "ExportAborted", "send_with_bisection"]
 
 T = TypeVar("T")
 A = TypeVar("A")
-
-# Errors after which nothing more may be sent: the key is wrong or not allowed to write.
-FATAL_ERRORS: tuple[type[BaseException], ...] = (AuthenticationError, PermissionDeniedError)
-
-
-class ExportAborted(Exception):
-    """Raised inside a worker when the export was aborted elsewhere; never escapes the exporter."""
-
 
 # An email address as Autopilot's messages name one, quoted or not.
 _EMAIL = re.compile(r"[^\s\"'<>(),;:@]+@[^\s\"'<>(),;:@]+")

@@ -32,8 +32,16 @@ from ._acknowledgement import (
     batch_filter,
 )
 from ._bisection import FATAL_ERRORS, ExportAborted, send_with_bisection
-from ._confirmation import confirm_stored
-from ._destination import CallStats, Destination, MemberListing, StatefulDestination, UpsertAnswer
+from ._destinations import as_destination
+from ._destinations.base import (
+    Acknowledgement,
+    CallStats,
+    Destination,
+    Membership,
+    MembershipResult,
+    PlannedWork,
+    Target,
+)
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -43,10 +51,7 @@ from ._errors import (
     GuardrailError,
 )
 from ._incremental import RemovalOutcome, SeenSet, StateFilter, StateSink, remove_leavers, seen_email
-from ._lists import ListResolution, find_list, resolve_list
-from ._members import MemberSet
-from ._membership import ListMembershipDetector, Verdict
-from ._preflight import Preflight, check_custom_fields, describe_conflicts, has_custom_fields
+from ._preflight import has_custom_fields
 from ._progress import Progress, ProgressCallback, ProgressSink, load_tqdm
 from ._rejection_log import RejectionLog
 from ._rejections import Rejection
@@ -62,17 +67,14 @@ _log = logging.getLogger("autopilot_segments.exporter")
 # (re-raised as ExportInterrupted).
 _FATAL_OR_INTERRUPT: tuple[type[BaseException], ...] = (*FATAL_ERRORS, KeyboardInterrupt)
 
-MAX_BATCH_SIZE = 100
 # With no way to know the latency up front, "auto" keeps enough requests in flight to saturate the
 # rate at up to half a second per request; at 5 r/s that is the classic 4.
 _ASSUMED_LATENCY = 0.5
 _AUTO_MIN, _AUTO_MAX = 4, 32
-_PROBES_PER_BATCH = 3
 _PROGRESS_EVERY_ROWS = 5_000
 _NOT_SENT = "not sent: the export stopped early"
-# Constant overhead of an export to a new list when Autopilot honours `_autopilot_list`: the list
-# read, the create, the re-read after it and the one membership check. Used for plans.
-_PLAN_OVERHEAD_CALLS = 4
+# Contacts looked up in the state at once by a plan.
+_PLAN_LOOKUP_CHUNK = 100
 
 
 class RowMapper(Protocol):
@@ -110,8 +112,10 @@ class _Session:
     started_at: dt.datetime
     start: float
     stats_before: CallStats
-    # The custom-field check, run once just before the first write (list creation or bulk upsert).
+    # The custom-field check, run once just before the first write (target creation or upsert).
     preflight: Callable[[], None] = lambda: None
+    # `stop`: send nothing more, even mid-batch (401/403, Ctrl-C); set by the workers themselves.
+    stop: threading.Event = attrs.Factory(threading.Event)
 
 
 class Exporter:
@@ -152,7 +156,7 @@ class Exporter:
 
     def __init__(
         self,
-        client: Destination,
+        client: object,
         mapping: RowMapper,
         *,
         max_profiles: int | None = 100_000,
@@ -160,13 +164,17 @@ class Exporter:
         stop_on_error: bool = False,
         on_progress: ProgressCallback | None = None,
         progress: bool = False,
-        batch_size: int = MAX_BATCH_SIZE,
+        batch_size: int | None = None,
         state: str | os.PathLike[str] | None = None,
         on_leave: OnLeave = "keep",
         max_removal_fraction: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], dt.datetime] = _utcnow,
     ) -> None:
+        destination = as_destination(client)
+        max_batch = destination.capabilities.max_batch
+        if batch_size is None:
+            batch_size = max_batch
         problems: list[str] = []
         if max_profiles is not None and (isinstance(max_profiles, bool) or max_profiles < 0):
             problems.append(f"max_profiles must be None (no cap) or >= 0, got {max_profiles!r}")
@@ -174,9 +182,9 @@ class Exporter:
             problems.append(
                 f"concurrency must be >= 1 (requests in flight) or None (auto), got {concurrency!r}"
             )
-        if isinstance(batch_size, bool) or not 1 <= batch_size <= MAX_BATCH_SIZE:
-            problems.append(f"batch_size must be between 1 and {MAX_BATCH_SIZE}, got {batch_size!r}")
-        problems.extend(_state_problems(client, state, on_leave, max_removal_fraction))
+        if isinstance(batch_size, bool) or not 1 <= batch_size <= max_batch:
+            problems.append(f"batch_size must be between 1 and {max_batch}, got {batch_size!r}")
+        problems.extend(_state_problems(destination, state, on_leave, max_removal_fraction))
         bar_class = None
         if progress:
             try:
@@ -185,11 +193,12 @@ class Exporter:
                 problems.extend(exc.problems)
         if problems:
             raise ConfigurationError(problems)
-        self._client = client
+        self._client = client  # as given (an AutopilotClient stays reachable as it was)
+        self._destination = destination
         self._mapping = mapping
         self.max_profiles = max_profiles
         self.concurrency = (
-            concurrency if concurrency is not None else auto_concurrency(client.requests_per_second)
+            concurrency if concurrency is not None else auto_concurrency(destination.requests_per_second)
         )
         self.stop_on_error = stop_on_error
         self.batch_size = batch_size
@@ -274,7 +283,7 @@ class Exporter:
         the leavers `on_leave="remove"` would remove, and `list_note` says if a guard rail would stop
         the export. No run is journaled.
         """
-        _require_segment(segment)
+        self._require_segment(segment)
         source = rows_of(rows)
         if self.state_path is not None and os.path.exists(self.state_path):
             with self._open_state() as state:
@@ -283,12 +292,9 @@ class Exporter:
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _stateful_client(self) -> StatefulDestination:
-        return cast(StatefulDestination, self._client)
-
     def _open_state(self) -> ExportState:
         assert self.state_path is not None
-        return ExportState.open(self.state_path, account=self._stateful_client().account_fingerprint)
+        return ExportState.open(self.state_path, account=self._destination.account_fingerprint)
 
     def _session(self, segment: str) -> _Session:
         return _Session(
@@ -296,8 +302,8 @@ class Exporter:
             counter=_RowCounter(self.max_profiles),
             started_at=self._now(),
             start=self._clock(),
-            stats_before=self._client.stats,
-            preflight=Preflight(self._client, self._mapping),
+            stats_before=self._destination.stats,
+            preflight=_Preflight(self._destination, self._mapping),
         )
 
     def _plan(
@@ -353,26 +359,23 @@ class Exporter:
         if counter.rows_seen == 0:
             note += "; an export would stop with GuardrailError: the input is empty (force=True overrides)"
         if check_account:
-            note += _field_check_note(self._client, self._mapping)
-        batches = math.ceil(estimate.send / self.batch_size)
-        preflight = 1 if has_custom_fields(self._mapping) else 0  # one read before the first write
-        if estimate.state is not None:
-            # The list exists: one read, the bulk calls, the removals, and a probe + check if no
-            # verdict is remembered.
-            calls = 1 + batches + removed + (2 if estimate.send and remembered is None else 0)
-            calls += preflight if estimate.send else 0
-            worst = calls + (0 if remembered == "honoured" else estimate.new)
-            if estimate.send and remembered is None:
-                # If every probed contact is a member already, the list is read once more: its known
-                # members' pages, and the remaining probes.
-                known = estimate.state.member_count(estimate.list_id)
-                worst += max(1, math.ceil(known / MAX_BATCH_SIZE)) + _PROBES_PER_BATCH - 1
-        else:
-            calls = preflight + (
-                _PLAN_OVERHEAD_CALLS + batches if estimate.send else _PLAN_OVERHEAD_CALLS - 1
+            note += _field_check_note(self._destination, self._mapping)
+        cost = self._destination.plan_cost(
+            PlannedWork(
+                send=estimate.send,
+                new=estimate.new,
+                batch_size=self.batch_size,
+                removals=removed,
+                target_known=estimate.state is not None,
+                known_members=(
+                    estimate.state.member_count(estimate.list_id) if estimate.state is not None else 0
+                ),
+                remembered=remembered,
+                custom_fields=has_custom_fields(self._mapping),
             )
-            worst = calls + estimate.send
-        rate = self._client.requests_per_second
+        )
+        calls, worst = cost.best, cost.worst
+        rate = self._destination.requests_per_second
         return ExportReport(
             segment=segment,
             list_id=list_id,
@@ -408,7 +411,7 @@ class Exporter:
         force: bool = False,
     ) -> ExportReport:
         """The stateless export, with the seams incremental runs plug into (filter and sink)."""
-        _require_segment(segment)
+        self._require_segment(segment)
         session = self._session(segment)
         items = self._mapping.map_rows(rows)
         # The same guard rail as with state: an empty extract is far more often a broken pipeline
@@ -418,8 +421,10 @@ class Exporter:
             raise _empty_input_error(segment)
         items = itertools.chain([] if first is None else [first], items)
         session.preflight()
-        resolution = resolve_list(self._client, segment)
-        detector = ListMembershipDetector(list_is_new=resolution.created)
+        resolution = self._destination.resolve_target(segment)
+        detector = self._destination.open_membership(
+            resolution, remembered=None, should_stop=session.stop.is_set
+        )
         progress = self._progress_sink(segment, rows)
         try:
             pipeline, run = self._send(
@@ -441,8 +446,8 @@ class Exporter:
     def _send(
         self,
         session: _Session,
-        resolution: ListResolution,
-        detector: ListMembershipDetector,
+        resolution: Target,
+        detector: Membership,
         items: Iterator[MappedRow | Rejection],
         admit: Callable[[MappedRow | Rejection], MappedRow | None],
         send_filter: BatchSendFilter,
@@ -450,14 +455,23 @@ class Exporter:
         progress: ProgressSink,
     ) -> tuple[_Pipeline, _ExportRun]:
         """Stream `items` through the send filter into bulk upserts on the list; returns when all settled."""
-        _log.info("export started: list %s (created: %s)", resolution.list_id, resolution.created)
+        _log.info(
+            "export started: %s %s (created: %s)",
+            self._destination.capabilities.target_noun,
+            resolution.id,
+            resolution.created,
+        )
         run = _ExportRun(
-            client=self._client, resolution=resolution, detector=detector, stop_on_error=self.stop_on_error
+            destination=self._destination,
+            target=resolution,
+            membership=detector,
+            stop_on_error=self.stop_on_error,
+            stop=session.stop,
         )
         counter = session.counter
 
         def emit() -> None:
-            calls = self._client.stats.requests - session.stats_before.requests
+            calls = self._destination.stats.requests - session.stats_before.requests
             progress.emit(counter.progress(session.segment, calls, self._clock() - session.start))
 
         pipeline = _Pipeline(
@@ -481,8 +495,8 @@ class Exporter:
         self,
         error: BaseException,
         session: _Session,
-        resolution: ListResolution,
-        detector: ListMembershipDetector,
+        resolution: Target,
+        detector: Membership,
         removal: RemovalOutcome | None = None,
         run_id: int | None = None,
         during: str = "",
@@ -496,8 +510,8 @@ class Exporter:
         self,
         interrupt: KeyboardInterrupt,
         session: _Session,
-        resolution: ListResolution,
-        detector: ListMembershipDetector,
+        resolution: Target,
+        detector: Membership,
         removal: RemovalOutcome | None = None,
         run_id: int | None = None,
         during: str = "",
@@ -513,7 +527,7 @@ class Exporter:
     def _conclude(
         self,
         session: _Session,
-        resolution: ListResolution,
+        resolution: Target,
         pipeline: _Pipeline,
         run: _ExportRun,
         removal: RemovalOutcome | None,
@@ -521,7 +535,7 @@ class Exporter:
     ) -> ExportReport:
         """The final report; `ExportError` (with the partial report) if the export stopped early."""
         stopped_by = pipeline.stopped_by
-        final = self._report(session, resolution, run.detector, stopped_by, removal, run_id)
+        final = self._report(session, resolution, run.membership, stopped_by, removal, run_id)
         if stopped_by is not None:
             _log.info("export stopped early: %s", _counts_line(final))
             raise ExportError(
@@ -536,8 +550,8 @@ class Exporter:
         self, rows: Iterable[Mapping[str, Any]], *, segment: str, full: bool, force: bool
     ) -> ExportReport:
         """Incremental, resumable export: first pass and guard rails, the send, the leavers, the journal."""
-        _require_segment(segment)
-        client = self._stateful_client()
+        self._require_segment(segment)
+        destination = self._destination
         session = self._session(segment)
         # The first row is mapped before anything else: a mapping that does not fit the input
         # (ConfigurationError) stops here, before a single API call.
@@ -547,10 +561,10 @@ class Exporter:
             items = itertools.chain([first_item], items)
         with self._open_state() as state:
             # Only reads until the guard rails have passed: not even an empty list may be created.
-            found = find_list(client, segment)
+            found = destination.find_target(segment)
             journal = _Journal(state, segment, full)
             if found is not None:
-                journal.begin(found.list_id)
+                journal.begin(found.id)
             spool: Spool | None = None
             try:
                 admit: Callable[[MappedRow | Rejection], MappedRow | None] = session.counter.admit
@@ -558,7 +572,7 @@ class Exporter:
                     spool = Spool.create()
                     run_id = journal.record.run_id
                     self._first_pass(items, session.counter, spool, SeenSet(state, run_id))
-                    self._check_guardrails(state, found.list_id, journal.record, session.counter, force=force)
+                    self._check_guardrails(state, found, journal.record, session.counter, force=force)
                     items, admit = iter(spool), _already_admitted
                 else:
                     first = next(items, None)
@@ -567,8 +581,8 @@ class Exporter:
                     items = itertools.chain([] if first is None else [first], items)
                 if found is None:
                     session.preflight()
-                    resolution = resolve_list(client, segment, known_absent=True)
-                    journal.begin(resolution.list_id)
+                    resolution = destination.resolve_target(segment, known_absent=True)
+                    journal.begin(resolution.id)
                 else:
                     resolution = found
                 report = self._send_with_state(session, state, resolution, journal.record, items, admit, rows)
@@ -591,19 +605,17 @@ class Exporter:
         self,
         session: _Session,
         state: ExportState,
-        resolution: ListResolution,
+        resolution: Target,
         record: RunRecord,
         items: Iterator[MappedRow | Rejection],
         admit: Callable[[MappedRow | Rejection], MappedRow | None],
         rows: object,
     ) -> ExportReport:
-        remembered = state.membership_verdict(resolution.list_id)
-        detector = ListMembershipDetector(
-            list_is_new=resolution.created,
-            verdict=cast(Verdict, remembered or "unknown"),
-            remembered=remembered is not None,
+        remembered = state.membership_verdict(resolution.id)
+        detector = self._destination.open_membership(
+            resolution, remembered=remembered, should_stop=session.stop.is_set
         )
-        sink = StateSink(state, resolution.list_id, record.run_id, detector)
+        sink = StateSink(state, resolution.id, record.run_id, detector, remembered)
         progress = self._progress_sink(session.segment, rows)
         try:
             pipeline, run = self._send(
@@ -612,7 +624,7 @@ class Exporter:
                 detector,
                 items,
                 admit,
-                StateFilter(state, resolution.list_id, record),
+                StateFilter(state, resolution.id, record),
                 sink,
                 progress,
             )
@@ -645,9 +657,9 @@ class Exporter:
 
             try:
                 removal = remove_leavers(
-                    self._stateful_client(),
+                    self._destination,
                     state,
-                    list_id=resolution.list_id,
+                    target=resolution,
                     run_id=record.run_id,
                     concurrency=self.concurrency,
                     on_step=on_step,
@@ -681,10 +693,12 @@ class Exporter:
         seen.flush()
 
     def _check_guardrails(
-        self, state: ExportState, list_id: str, record: RunRecord, counter: _RowCounter, *, force: bool
+        self, state: ExportState, target: Target, record: RunRecord, counter: _RowCounter, *, force: bool
     ) -> None:
         if force:
             return
+        list_id = target.id
+        noun = self._destination.capabilities.target_noun
         if counter.rows_seen == 0:
             raise _empty_input_error(record.segment)
         leavers = state.count_leavers(list_id, record.run_id)
@@ -692,7 +706,7 @@ class Exporter:
         if leavers > self.max_removal_fraction * members:
             raise GuardrailError(
                 f"export of segment {record.segment!r} stopped before writing anything: it would remove "
-                f"{leavers:,} of the {members:,} contacts known on list {list_id} "
+                f"{leavers:,} of the {members:,} contacts known on {noun} {list_id} "
                 f"({leavers / members:.0%}, over max_removal_fraction={self.max_removal_fraction:g}); "
                 "check the input, or pass force=True to go ahead",
                 details={
@@ -709,18 +723,18 @@ class Exporter:
     def _report(
         self,
         session: _Session,
-        resolution: ListResolution,
-        detector: ListMembershipDetector,
+        resolution: Target,
+        detector: Membership,
         stopped_by: str | None,
         removal: RemovalOutcome | None = None,
         run_id: int | None = None,
         *,
         interrupted: bool = False,
     ) -> ExportReport:
-        stats, before, counter = self._client.stats, session.stats_before, session.counter
+        stats, before, counter = self._destination.stats, session.stats_before, session.counter
         return ExportReport(
             segment=session.segment,
-            list_id=resolution.list_id,
+            list_id=resolution.id,
             list_note=resolution.note,
             list_created=resolution.created,
             list_membership=detector.description,
@@ -740,8 +754,16 @@ class Exporter:
             complete=stopped_by is None,
             stopped_by=stopped_by,
             interrupted=interrupted,
-            requests_per_second=self._client.requests_per_second,
+            requests_per_second=self._destination.requests_per_second,
         )
+
+    def _require_segment(self, segment: str) -> None:
+        if not isinstance(segment, str) or not segment.strip():
+            capabilities = self._destination.capabilities
+            raise ConfigurationError(
+                "segment must be a non-empty name: it becomes the "
+                f"{capabilities.name} {capabilities.target_noun} title"
+            )
 
 
 @attrs.define
@@ -789,7 +811,7 @@ class _PlanEstimate:
             self.new += 1
             return
         self._pending.append(contact)
-        if len(self._pending) >= MAX_BATCH_SIZE:
+        if len(self._pending) >= _PLAN_LOOKUP_CHUNK:
             self.flush()
 
     def flush(self) -> None:
@@ -810,19 +832,49 @@ class _PlanEstimate:
         self._pending = []
 
 
-def _field_check_note(client: Destination, mapping: RowMapper) -> str:
+def _field_check_note(destination: Destination, mapping: RowMapper) -> str:
     """What the preflight would say, for a plan: a conflict, or that the account could not be read."""
     try:
-        conflicts = check_custom_fields(client, mapping)
+        conflicts = destination.field_conflicts(mapping)
     except FATAL_ERRORS:
         raise
     except (APIError, APIConnectionError) as error:
         return f"; the account's custom fields could not be read to check the mapping ({error})"
     if not conflicts:
         return ""
-    return "; an export would stop with ConfigurationError before writing anything: " + describe_conflicts(
-        conflicts
-    )
+    return "; an export would stop with ConfigurationError before writing anything: " + "; ".join(conflicts)
+
+
+@attrs.define
+class _Preflight:
+    """Runs the destination's field check once, when the export is about to write for the first time.
+
+    A conflict raises `ConfigurationError` (nothing was written); an unreadable definition list only
+    logs a warning.
+    """
+
+    destination: Destination
+    mapping: object
+    done: bool = False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        try:
+            conflicts = self.destination.field_conflicts(self.mapping)
+        except FATAL_ERRORS:
+            raise
+        except (APIError, APIConnectionError) as error:
+            _log.warning("could not read the account's custom fields to check the mapping: %s", error)
+            return
+        if conflicts:
+            raise ConfigurationError(
+                "the mapping's custom fields conflict with the account's definitions, so "
+                f"{self.destination.capabilities.name} would refuse every contact (nothing was written): "
+                f"{'; '.join(conflicts)}. A custom field keeps the type it was first stored with: give "
+                "the mapping the account's type, or map to a new field name"
+            )
 
 
 def _already_admitted(item: MappedRow | Rejection) -> MappedRow | None:
@@ -851,7 +903,7 @@ def _partial_counts(counter: _RowCounter) -> dict[str, int]:
     return counts
 
 
-def _state_problems(client: Destination, state: object, on_leave: object, fraction: object) -> list[str]:
+def _state_problems(destination: Destination, state: object, on_leave: object, fraction: object) -> list[str]:
     problems: list[str] = []
     if on_leave not in _ON_LEAVE:
         problems.append(f"on_leave must be 'keep' or 'remove', got {on_leave!r}")
@@ -865,14 +917,12 @@ def _state_problems(client: Destination, state: object, on_leave: object, fracti
     if state is not None:
         if not isinstance(state, (str, os.PathLike)) or not os.fspath(state):
             problems.append(f"state must be a file path (str or os.PathLike) or None, got {state!r}")
-        elif not hasattr(client, "account_fingerprint"):
-            problems.append("state needs a client with account_fingerprint (an AutopilotClient)")
+        else:
+            try:
+                destination.account_fingerprint  # noqa: B018 - the state is keyed by it
+            except ConfigurationError as error:
+                problems.extend(error.problems)
     return problems
-
-
-def _require_segment(segment: str) -> None:
-    if not isinstance(segment, str) or not segment.strip():
-        raise ConfigurationError("segment must be a non-empty name: it becomes the Autopilot list title")
 
 
 def _counts_line(report: ExportReport) -> str:
@@ -928,11 +978,12 @@ class _RowCounter:
 
 @attrs.define
 class _ExportRun:
-    """What every worker thread shares for one export: the client, the list, the verdict, the brake."""
+    """What every worker thread shares for one export: the destination, the target, the membership,
+    the brakes."""
 
-    client: Destination
-    resolution: ListResolution
-    detector: ListMembershipDetector
+    destination: Destination
+    target: Target
+    membership: Membership
     stop_on_error: bool = False
     # `stop`: send nothing more, even mid-batch (401/403, Ctrl-C). `halted`: start no new batch
     # (stop_on_error after a failure). Workers set them themselves: the main thread learns late.
@@ -943,12 +994,8 @@ class _ExportRun:
     fatal: BaseException | None = None
     _fatal_lock: threading.Lock = attrs.Factory(threading.Lock)
 
-    @property
-    def list_id(self) -> str:
-        return self.resolution.list_id
-
     def process_batch(self, batch: Sequence[MappedRow]) -> _BatchOutcome:
-        """Upsert one batch (bisecting on 400), then make sure its stored contacts are list members."""
+        """Upsert one batch (bisecting refused ones), then make sure its stored contacts are members."""
         if self.stop.is_set() or self.halted.is_set():
             return _BatchOutcome([], [_rejection(c, "failed", _NOT_SENT) for c in batch], None)
         try:
@@ -963,246 +1010,66 @@ class _ExportRun:
         return outcome
 
     def _process(self, batch: Sequence[MappedRow]) -> _BatchOutcome:
-        claim = self._probe_before_send(batch)
+        name = self.destination.capabilities.name
+        # Contacts the state knows as members need no membership work (see ListedContact).
+        claim = self.membership.before_upsert([c for c in batch if not isinstance(c, ListedContact)])
         try:
             result = send_with_bisection(
                 batch, self._upsert, should_stop=self.stop.is_set, concerns_all=self._concerns_all
             )
-            confirmed = [
-                (
-                    piece,
-                    confirm_stored(
-                        self.client, [c.email for c in piece], answer, should_stop=self.stop.is_set
-                    ),
-                )
-                for piece, answer in result.accepted
-            ]
         except BaseException:
-            if claim is not None:
-                self.detector.settle("unknown")
+            self.membership.cancel(claim)
             raise
         acknowledged: list[tuple[MappedRow, str]] = []
         rejections: list[Rejection] = []
         failure: BaseException | None = None
-        for piece, confirmation in confirmed:
-            failure = failure or confirmation.first_error
-            for contact in piece:
-                key = contact.email.lower()
-                contact_id = confirmation.stored.get(key)
-                if contact_id is not None:
-                    acknowledged.append((contact, contact_id))
-                elif key in confirmation.unconfirmed:
-                    rejections.append(_rejection(contact, "failed", confirmation.unconfirmed[key]))
-                else:
-                    message = "Autopilot's bulk answer left this contact out: it was not stored"
-                    rejections.append(_rejection(contact, "rejected_by_api", message))
+        for piece, answers in result.accepted:
+            if len(answers) != len(piece):
+                self.membership.cancel(claim)
+                raise RuntimeError(
+                    f"{name}: upsert_batch answered {len(answers)} acknowledgements for {len(piece)} contacts"
+                )
+            for contact, answer in zip(piece, answers, strict=True):
+                if answer.contact_id is not None:
+                    acknowledged.append((contact, answer.contact_id))
+                    continue
+                if answer.reason == "failed":
+                    failure = failure or answer.error
+                rejections.append(_rejection(contact, answer.reason, answer.problem))
         for piece, reason in result.refused:
             message = (
-                "Autopilot refused the whole batch (its halves failed for the same reason, so it was not "
+                f"{name} refused the whole batch (its halves failed for the same reason, so it was not "
                 f"split further): {reason}"
             )
             rejections.extend(_rejection(contact, "rejected_by_api", message) for contact in piece)
         for contact, error in result.isolated:
-            message = f"Autopilot rejected this contact: {error.message}"
+            message = f"{name} rejected this contact: {error.message}"
             rejections.append(_rejection(contact, "rejected_by_api", message))
         for failed_piece, failed_error in result.failed:
             failure = failure or failed_error
             rejections.extend(_rejection(c, "failed", f"not stored: {failed_error}") for c in failed_piece)
-        # Contacts the state knows as members only needed their upsert, unless Autopilot answered with
-        # another contact id: deleted and re-created since, so no longer a member (see ListedContact).
+        # Contacts the state knows as members only needed their upsert, unless the destination answered
+        # with another contact id: deleted and re-created since, so no longer a member (see ListedContact).
         listed = [pair for pair in acknowledged if _still_listed(*pair)]
         if listed:
             acknowledged = [pair for pair in acknowledged if not _still_listed(*pair)]
-        # From here on _ensure_membership owns the verification slot taken by the probe, if any.
-        members, add_failures, add_error = self._ensure_membership(acknowledged, claim)
-        members = listed + members
-        rejections.extend(add_failures)
+        # From here on the membership owns what its claim holds, if anything.
+        made: MembershipResult = self.membership.after_upsert(acknowledged, claim)
+        members = listed + list(made.members)
+        rejections.extend(_rejection(contact, "failed", message) for contact, message in made.failures)
         entries = [
             AcknowledgedEntry(row=c.row, email=c.email, contact_id=cid, payload=c.payload)
             for c, cid in members
         ]
-        return _BatchOutcome(entries, rejections, failure or add_error)
+        return _BatchOutcome(entries, rejections, failure or made.error)
 
     def _concerns_all(self, piece: Sequence[MappedRow], reason: str) -> bool:
-        """Can Autopilot's `reason` concern every contact of `piece`? (Then bisecting it is pointless.)
+        """Can the destination's refusal `reason` concern every contact of `piece`? (Then bisecting
+        it is pointless.)"""
+        return self.destination.refusal_concerns_all(self.target, piece, reason)
 
-        Yes when it names the list every contact is upserted to, or a custom field that every contact
-        of the piece carries (by its name or its key): a field the account defines with another type
-        refuses them all. A field only some contacts carry refuses only those: they are isolated.
-        """
-        if self.list_id in reason:
-            return True
-        common: set[str] | None = None
-        for contact in piece:
-            custom = contact.payload.get("custom")
-            keys = set(custom) if isinstance(custom, Mapping) else set()
-            common = keys if common is None else common & keys
-            if not common:
-                return False
-        keys = common or set()
-        names = keys | {" ".join(key.split("--")[1:]) for key in keys}
-        return any(name and name in reason for name in names)
-
-    def _upsert(self, piece: Sequence[MappedRow]) -> UpsertAnswer:
-        return self.client.upsert_contacts([{**c.payload, "_autopilot_list": self.list_id} for c in piece])
-
-    def _probe_before_send(self, batch: Sequence[MappedRow]) -> _Claim | None:
-        """On an existing list, find a contact of `batch` that is not a member yet (holding the slot).
-
-        If every probed contact is a member already (a re-run), the slot is kept to read the list's
-        members once this batch is acknowledged.
-        """
-        detector = self.detector
-        if detector.list_is_new or detector.verdict != "unknown" or detector.members is not None:
-            return None
-        # A contact the state knows as a member would only waste a probe.
-        probes = [c for c in batch if not isinstance(c, ListedContact)][:_PROBES_PER_BATCH]
-        if not probes or not detector.try_claim():
-            return None
-        try:
-            for contact in probes:
-                if self.stop.is_set():
-                    raise ExportAborted
-                if not self.client.is_on_list(self.list_id, contact.email):
-                    return _Claim(candidate=contact)
-        except BaseException as error:
-            detector.settle("unknown")
-            if isinstance(error, (APIError, APIConnectionError)) and not isinstance(error, FATAL_ERRORS):
-                return None  # a failed probe only costs the shortcut: inconclusive, the batch goes on
-            raise
-        if callable(getattr(self.client, "iter_list_contacts", None)):
-            return _Claim(candidate=None)
-        detector.settle("unknown")  # a destination that cannot list members: no shortcut
-        return None
-
-    def _ensure_membership(
-        self, acknowledged: list[tuple[MappedRow, str]], claim: _Claim | None
-    ) -> tuple[list[tuple[MappedRow, str]], list[Rejection], BaseException | None]:
-        """Settle the `_autopilot_list` verdict if this batch can, then add members when needed.
-
-        A contact of the list's member set (when it was read) needs nothing in either mode; the
-        others need an add only when bulk calls ignore `_autopilot_list`. Any contact that was not a
-        member when the set was read tells the verdict once its own upsert was acknowledged: if it is
-        on the list now, the upsert put it there.
-        """
-        detector = self.detector
-        if claim is not None and claim.candidate is not None:
-            self._check_holding(next((pair for pair in acknowledged if pair[0] is claim.candidate), None))
-        elif claim is not None and self._read_members():
-            pending = self._not_members(acknowledged)  # still holding the slot
-            if pending:
-                self._check_holding(pending[0])
-            else:
-                detector.release()  # every contact of this batch was a member already
-        while detector.verdict == "unknown":
-            if not self._not_members(acknowledged):
-                break
-            if detector.list_is_new or detector.members is not None:
-                if detector.try_claim():
-                    self._check_holding(self._not_members(acknowledged)[0])
-                    continue
-                if not detector.checking and detector.verdict == "unknown":
-                    break  # cannot happen while the budget holds; never spin
-                detector.wait_while_checking()
-                continue
-            # An existing list whose verdict a probe (or the list read) is still working on.
-            if not detector.checking:
-                break  # nobody can tell for this batch: add its contacts explicitly
-            detector.wait_while_checking()
-        pending = self._not_members(acknowledged)
-        verdict = detector.verdict
-        if verdict == "honoured" or not pending:
-            return acknowledged, [], None
-        if verdict == "unknown":
-            detector.note_fallback()
-        known = [pair for pair in acknowledged if all(pair is not p for p in pending)]
-        added, failures, error = self._add_members(pending)
-        return known + added, failures, error
-
-    def _not_members(self, acknowledged: list[tuple[MappedRow, str]]) -> list[tuple[MappedRow, str]]:
-        """The contacts not in the list's member set (all of them while the set is not read)."""
-        members = self.detector.members
-        if members is None:
-            return acknowledged
-        return [pair for pair in acknowledged if pair[0].email not in members]
-
-    def _check_holding(self, subject: tuple[MappedRow, str] | None) -> None:
-        """Holding the slot: check `subject` (a contact that was no member before) and settle."""
-        verdict: Verdict = "unknown"
-        try:
-            verdict = self._verify(subject) if subject is not None else "unknown"
-        finally:
-            self.detector.settle(verdict)
-
-    def _read_members(self) -> bool:
-        """Holding the slot: read the list's members once, streamed into a compact set, and publish it.
-
-        False when the read failed: the slot is released and contacts are added explicitly.
-        """
-        try:
-            members = MemberSet.read(self._member_emails())
-        except FATAL_ERRORS:
-            self.detector.settle("unknown")
-            raise
-        except (APIError, APIConnectionError):
-            self.detector.give_up()  # cannot tell members apart: add contacts explicitly
-            return False
-        except BaseException:
-            self.detector.settle("unknown")
-            raise
-        _log.info(
-            "read the %d members of list %s once: the probed contacts were members",
-            len(members),
-            self.list_id,
-        )
-        self.detector.publish_members(members)
-        return True
-
-    def _member_emails(self) -> Iterator[str | None]:
-        for member in cast(MemberListing, self.client).iter_list_contacts(self.list_id):
-            if self.stop.is_set():
-                raise ExportAborted
-            yield member.email
-
-    def _verify(self, check: tuple[MappedRow, str]) -> Verdict:
-        """ "honoured" if a contact that was no member before its upsert is one now, else "ignored"."""
-        if self.stop.is_set():
-            raise ExportAborted
-        try:
-            return "honoured" if self.client.is_on_list(self.list_id, check[1]) else "ignored"
-        except FATAL_ERRORS:
-            raise
-        except (APIError, APIConnectionError):
-            return "unknown"
-
-    def _add_members(
-        self, acknowledged: list[tuple[MappedRow, str]]
-    ) -> tuple[list[tuple[MappedRow, str]], list[Rejection], BaseException | None]:
-        members: list[tuple[MappedRow, str]] = []
-        failures: list[Rejection] = []
-        first_error: BaseException | None = None
-        for contact, contact_id in acknowledged:
-            if self.stop.is_set():
-                raise ExportAborted
-            try:
-                self.client.add_to_list(self.list_id, contact_id)
-            except FATAL_ERRORS:
-                raise
-            except (APIError, APIConnectionError) as error:
-                first_error = first_error or error
-                message = f"stored, but adding it to the list failed: {error}"
-                failures.append(_rejection(contact, "failed", message))
-            else:
-                members.append((contact, contact_id))
-        return members, failures, first_error
-
-
-@attrs.frozen(kw_only=True)
-class _Claim:
-    """The verification slot, held by one batch: check `candidate` (probed: no member before the
-    upsert) once the batch is acknowledged, or, when None, read the list's members first."""
-
-    candidate: MappedRow | None
+    def _upsert(self, piece: Sequence[MappedRow]) -> Sequence[Acknowledgement]:
+        return self.destination.upsert_batch(self.target, piece, should_stop=self.stop.is_set)
 
 
 def _still_listed(contact: MappedRow, contact_id: str) -> bool:
@@ -1238,7 +1105,7 @@ class _Pipeline:
     ) -> None:
         """Admit every item, let the filter pick what to send (one batch of candidates at a time), send."""
         counter = self.counter
-        executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="autopilot-export")
+        executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="segments-export")
         candidates: list[MappedRow] = []
         batch: list[MappedRow] = []
 

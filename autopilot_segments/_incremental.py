@@ -15,10 +15,8 @@ from typing import Final
 import attrs
 
 from ._acknowledgement import AcknowledgedEntry, ListedContact, MappedRow
-from ._bisection import FATAL_ERRORS, ExportAborted
-from ._destination import StatefulDestination
-from ._errors import APIConnectionError, APIError, NotFoundError
-from ._membership import ListMembershipDetector
+from ._destinations.base import FATAL_ERRORS, Destination, ExportAborted, Membership, Target
+from ._errors import APIConnectionError, APIError
 from ._rejections import Rejection
 from ._state import ExportState, RunRecord, needs_sending
 
@@ -41,7 +39,7 @@ class StateFilter:
 
     A changed contact the state knows as a member comes back as a `ListedContact`: its membership
     needs no check and no explicit add. A full resend re-checks everyone's membership: it is what
-    to run when the list may have been edited inside Autopilot.
+    to run when the target may have been edited inside the destination.
     """
 
     state: ExportState
@@ -78,7 +76,8 @@ class StateSink:
     state: ExportState
     list_id: str
     run_id: int
-    detector: ListMembershipDetector
+    membership: Membership
+    remembered: str | None = None
     recorded: int = 0
     _verdict_saved: bool = attrs.field(init=False, default=False)
 
@@ -92,9 +91,11 @@ class StateSink:
         self.remember_verdict()
 
     def remember_verdict(self) -> None:
-        detector = self.detector
-        if not (self._verdict_saved or detector.remembered) and detector.verified != "unknown":
-            self.state.remember_membership_verdict(self.list_id, detector.verified)
+        if self._verdict_saved:
+            return
+        verdict = self.membership.verdict
+        if verdict is not None and verdict != self.remembered:
+            self.state.remember_membership_verdict(self.list_id, verdict)
             self._verdict_saved = True
 
 
@@ -125,69 +126,93 @@ class RemovalOutcome:
 
 
 def remove_leavers(
-    client: StatefulDestination,
+    destination: Destination,
     state: ExportState,
     *,
-    list_id: str,
+    target: Target,
     run_id: int,
     concurrency: int,
     on_step: Callable[[int], None] = lambda removed: None,
 ) -> RemovalOutcome:
-    """Remove every leaver from the list by contact id; forget each once Autopilot acknowledged it.
+    """Remove every leaver from the target by contact id; forget each once the destination acknowledged it.
 
-    A 2xx (`not_modified` included) or a 404 (the contact is gone) acknowledges a removal. Any other
-    failure leaves the contact in the state, so the next run tries again. 401/403 propagate at once.
+    Leavers go in groups of `capabilities.removal_batch` ids, `concurrency` groups in flight. A
+    removal the destination acknowledges (removed, no member, gone) is forgotten; any other failure
+    leaves the contact in the state, so the next run tries again. 401/403 propagate at once.
     `on_step` gets the running count of acknowledged removals, last of all when this returns or raises.
     """
+    list_id = target.id
+    group_size = destination.capabilities.removal_batch
     removed = failed = 0
     first_error: BaseException | None = None
     fatal: BaseException | None = None
     acknowledged: list[bytes] = []
-    pending: dict[Future[None], bytes] = {}
+    pending: dict[Future[Sequence[BaseException | None]], list[bytes]] = {}
     # Set by the worker that met a 401/403, before any other worker can start its next removal: the
     # main thread would learn of it too late to stop them.
     stop = threading.Event()
 
-    def settle(done: set[Future[None]]) -> None:
+    def settle(done: set[Future[Sequence[BaseException | None]]]) -> None:
         nonlocal removed, failed, first_error
         for future in done:
-            email_hash = pending.pop(future)
+            hashes = pending.pop(future)
             error = future.exception()
             if isinstance(error, ExportAborted):
                 assert fatal is not None
                 raise fatal
-            if error is None or isinstance(error, NotFoundError):
-                acknowledged.append(email_hash)
-                removed += 1
-            elif isinstance(error, (APIError, APIConnectionError)) and not isinstance(error, FATAL_ERRORS):
-                failed += 1
-                first_error = first_error or error
-            else:
+            if error is not None:
                 raise error
+            for email_hash, result in zip(hashes, future.result(), strict=True):
+                if result is None:
+                    acknowledged.append(email_hash)
+                    removed += 1
+                elif isinstance(result, (APIError, APIConnectionError)) and not isinstance(
+                    result, FATAL_ERRORS
+                ):
+                    failed += 1
+                    first_error = first_error or result
+                else:
+                    raise result
         if len(acknowledged) >= _FORGET_EVERY:
             state.forget(list_id, acknowledged)
             acknowledged.clear()
             on_step(removed)
 
-    def remove(contact_id: str) -> None:
+    def remove(contact_ids: list[str]) -> Sequence[BaseException | None]:
         nonlocal fatal
         if stop.is_set():
             raise ExportAborted
         try:
-            client.remove_from_list(list_id, contact_id)
+            results = destination.remove_members(target, contact_ids)
         except FATAL_ERRORS as error:
             fatal = fatal or error
             stop.set()
             raise
+        if len(results) != len(contact_ids):
+            raise RuntimeError(
+                f"{destination.capabilities.name}: remove_members answered {len(results)} results "
+                f"for {len(contact_ids)} contacts"
+            )
+        return results
 
-    executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="autopilot-remove")
+    executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="segments-remove")
     try:
         leavers: Iterator[tuple[bytes, str]] = state.leavers(list_id, run_id)
-        for email_hash, contact_id in leavers:
+        group: list[tuple[bytes, str]] = []
+
+        def submit() -> None:
             while len(pending) >= 2 * concurrency:
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
                 settle(done)
-            pending[executor.submit(remove, contact_id)] = email_hash
+            pending[executor.submit(remove, [cid for _, cid in group])] = [h for h, _ in group]
+            group.clear()
+
+        for leaver in leavers:
+            group.append(leaver)
+            if len(group) >= group_size:
+                submit()
+        if group:
+            submit()
         while pending:
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             settle(done)
@@ -198,7 +223,7 @@ def remove_leavers(
         raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-        # Whatever happened, removals Autopilot acknowledged are forgotten (and counted).
+        # Whatever happened, removals the destination acknowledged are forgotten (and counted).
         if acknowledged:
             state.forget(list_id, acknowledged)
         on_step(removed)

@@ -1,32 +1,25 @@
 """The preflight: the mapping's custom fields against the account's definitions, before any write.
 
 Autopilot keeps a custom field's first type; a mapping that sends another type has every contact
-refused. One `GET /contacts/custom_fields` finds that out before anything is written. The exporter
-runs it lazily (only before its first write: a stateful re-run that sends nothing makes no extra
-call), `plan(check_account=True)` reports it, and the CLI's `check` command calls `check_custom_fields`.
+refused. One `GET /contacts/custom_fields` finds that out before anything is written. It is Autopilot's
+side of `Destination.field_conflicts` (the exporter runs that lazily, only before its first write: a
+stateful re-run that sends nothing makes no extra call; `plan(check_account=True)` reports it), and
+the CLI's `check` command calls `check_custom_fields`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import attrs
 
-from ._bisection import FATAL_ERRORS
-from ._errors import APIConnectionError, APIError, ConfigurationError
-
 __all__ = [
     "FieldConflict",
-    "Preflight",
     "check_custom_fields",
-    "conflict_error",
     "describe_conflicts",
     "has_custom_fields",
 ]
-
-_log = logging.getLogger("autopilot_segments.exporter")
 
 
 class _Definition(Protocol):
@@ -95,35 +88,3 @@ def check_custom_fields(client: object, mapping: object) -> list[FieldConflict]:
 
 def describe_conflicts(conflicts: Sequence[FieldConflict]) -> str:
     return "; ".join(c.describe() for c in conflicts)
-
-
-def conflict_error(conflicts: Sequence[FieldConflict]) -> ConfigurationError:
-    return ConfigurationError(
-        "the mapping's custom fields conflict with the account's definitions, so Autopilot would refuse "
-        f"every contact (nothing was written): {describe_conflicts(conflicts)}. A custom field keeps the "
-        "type it was first stored with: give the mapping the account's type, or map to a new field name"
-    )
-
-
-@attrs.define
-class Preflight:
-    """Runs the check once, when the export is about to write for the first time."""
-
-    client: object
-    mapping: object
-    done: bool = False
-
-    def __call__(self) -> None:
-        """Raise `ConfigurationError` on a conflict; an unreadable definition list only logs a warning."""
-        if self.done:
-            return
-        self.done = True
-        try:
-            conflicts = check_custom_fields(self.client, self.mapping)
-        except FATAL_ERRORS:
-            raise
-        except (APIError, APIConnectionError) as error:
-            _log.warning("could not read the account's custom fields to check the mapping: %s", error)
-            return
-        if conflicts:
-            raise conflict_error(conflicts)

@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from autopilot_segments import AutopilotClient, BulkUpsertResult, Exporter, FieldMapping
-from autopilot_segments._confirmation import confirm_stored
+from autopilot_segments._destinations.autopilot.confirmation import confirm_stored
 from autopilot_segments.sandbox import FaultPlan, Sandbox
 
 SEGMENT = "VIP customers"

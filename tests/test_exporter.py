@@ -25,8 +25,8 @@ from autopilot_segments import (
     FieldMapping,
     GuardrailError,
 )
+from autopilot_segments._destinations.members import MemberSet
 from autopilot_segments._exporter import auto_concurrency
-from autopilot_segments._members import MemberSet
 from autopilot_segments._progress import Progress
 from autopilot_segments.sandbox import Sandbox
 

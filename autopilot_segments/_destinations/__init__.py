@@ -33,11 +33,18 @@ def as_destination(client: object) -> Destination:
 
 
 def _wrap(client: Any) -> Destination | None:
-    """The registration point: one branch per platform client (lazy imports)."""
-    # Autopilot: branch added with AutopilotDestination (_destinations/autopilot/destination.py).
+    """The registration point: one branch per platform client (lazy imports).
+
+    A platform adds its branch here; Autopilot's comes last because it also takes look-alikes
+    (any object with `upsert_contacts` and `lists`, as the exporter always has).
+    """
     ortto = sys.modules.get(f"{__name__}.ortto.client")  # not loaded: the client is no OrttoClient
     if ortto is not None and isinstance(client, ortto.OrttoClient):
         from .ortto.destination import OrttoDestination
 
         return OrttoDestination(client)
+    if callable(getattr(client, "upsert_contacts", None)) and callable(getattr(client, "lists", None)):
+        from .autopilot.destination import AutopilotDestination
+
+        return AutopilotDestination(client)
     return None

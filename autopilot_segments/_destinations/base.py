@@ -28,9 +28,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from .._errors import AuthenticationError, PermissionDeniedError
 from .._rejections import RejectionReason
 
 __all__ = [
+    "FATAL_ERRORS",
     "Acknowledgement",
     "CallStats",
     "Capabilities",
@@ -45,6 +47,10 @@ __all__ = [
     "Target",
     "never",
 ]
+
+
+# Errors after which nothing more may be sent: the key is wrong or not allowed to write.
+FATAL_ERRORS: tuple[type[BaseException], ...] = (AuthenticationError, PermissionDeniedError)
 
 
 class ExportAborted(Exception):

@@ -20,8 +20,8 @@ from typing import Any
 
 import attrs
 
-from ._bisection import FATAL_ERRORS, ExportAborted
-from ._errors import APIConnectionError, APIError, NotFoundError
+from ..._errors import APIConnectionError, APIError, NotFoundError
+from ..base import FATAL_ERRORS, ExportAborted
 
 __all__ = ["Confirmation", "confirm_stored"]
 

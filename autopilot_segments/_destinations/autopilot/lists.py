@@ -14,10 +14,12 @@ the create is tried again, with the client's retry budget, backoff and rate limi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 import attrs
 
-from ._destination import Destination, ListInfo
-from ._errors import (
+from ..._errors import (
     APIConnectionError,
     APIError,
     AuthenticationError,
@@ -27,18 +29,26 @@ from ._errors import (
     RateLimitError,
     ServerError,
 )
-from ._retry_policy import NO_RETRIES, RetryPolicy
+from ..._retry_policy import NO_RETRIES, RetryPolicy
+from ..base import Target
 
-__all__ = ["ListResolution", "find_list", "list_title", "resolve_list"]
+__all__ = ["ListClient", "find_list", "list_title", "resolve_list"]
 
 
-@attrs.frozen(kw_only=True)
-class ListResolution:
-    """Which list a segment goes to, whether it was created now, and why it was chosen."""
+class ListInfo(Protocol):
+    @property
+    def list_id(self) -> str: ...
 
-    list_id: str
-    created: bool
-    note: str = ""
+    @property
+    def title(self) -> str: ...
+
+
+class ListClient(Protocol):
+    """The client calls lists are resolved with (an `AutopilotClient`'s)."""
+
+    def lists(self) -> Sequence[ListInfo]: ...
+
+    def create_list(self, name: str) -> str: ...
 
 
 def list_title(segment: str) -> str:
@@ -51,12 +61,12 @@ def _key(title: str) -> str:
     return title.strip().casefold()
 
 
-def _matching(destination: Destination, title: str) -> list[ListInfo]:
+def _matching(destination: ListClient, title: str) -> list[ListInfo]:
     key = _key(title)
     return [info for info in destination.lists() if _key(info.title) == key]
 
 
-def _pick(matches: list[ListInfo], title: str, why: str = "", *, created: bool = False) -> ListResolution:
+def _pick(matches: list[ListInfo], title: str, why: str = "", *, created: bool = False) -> Target:
     """Choose among lists matching `title`; raises `ConfigurationError` when the choice is ambiguous."""
     exact = [m for m in matches if m.title == title]
     variants = sorted((m for m in matches if m.title != title), key=lambda m: m.list_id)
@@ -90,10 +100,10 @@ def _pick(matches: list[ListInfo], title: str, why: str = "", *, created: bool =
         notes.append(f"the list titled exactly {title!r} is used; ignored look-alike titles: {ignored}")
     if why:
         notes.append(why if notes else f"{why}; using list {chosen}")
-    return ListResolution(list_id=chosen, created=created, note="; ".join(notes))
+    return Target(id=chosen, title=chosen_title, created=created, note="; ".join(notes))
 
 
-def find_list(destination: Destination, title: str) -> ListResolution | None:
+def find_list(destination: ListClient, title: str) -> Target | None:
     """The existing list for segment `title` (see the module's rule), or None; one `GET /lists`, no write.
 
     Stateful exports look before they leap: a guard rail may still stop the export, and nothing,
@@ -112,7 +122,7 @@ def _require_title(title: str) -> None:
 _TRANSIENT = (RateLimitError, ServerError, APIConnectionError)
 
 
-def resolve_list(destination: Destination, title: str, *, known_absent: bool = False) -> ListResolution:
+def resolve_list(destination: ListClient, title: str, *, known_absent: bool = False) -> Target:
     """The list for segment `title` (see the module's rule), created (with the trimmed name) when none.
 
     Two or more candidates resolve to the lowest list_id. A 409 on create (a list appeared after the
@@ -159,8 +169,8 @@ def resolve_list(destination: Destination, title: str, *, known_absent: bool = F
     matches = _matching(destination, name)
     if len(matches) > 1:
         resolution = _pick(matches, name, "another one appeared while this one was created")
-        return attrs.evolve(resolution, created=resolution.list_id == list_id)
+        return attrs.evolve(resolution, created=resolution.id == list_id)
     retried = f" after {attempt} transient failure(s)" if attempt else ""
-    return ListResolution(
-        list_id=list_id, created=True, note=f"created list {name!r} ({list_id}){retried}{trimmed}"
+    return Target(
+        id=list_id, title=name, created=True, note=f"created list {name!r} ({list_id}){retried}{trimmed}"
     )
