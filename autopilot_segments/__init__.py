@@ -27,7 +27,7 @@ from ._errors import (
     ServerError,
     StateError,
 )
-from ._exporter import Exporter
+from ._export import Exporter
 from ._fields import STANDARD_FIELDS, CustomField
 from ._mapping import FieldMapping, MappedContact
 from ._models import (

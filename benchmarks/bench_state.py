@@ -142,7 +142,7 @@ def scenario_seen(members: int, seen: int, in_memory: bool) -> dict[str, float]:
 
 
 def scenario_spool(rows: int, in_memory: bool) -> dict[str, float]:
-    from autopilot_segments._spool import Spool
+    from autopilot_segments._export.spool import Spool
 
     base = _rss_mb()
     started = time.perf_counter()

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autopilot_segments import AuthenticationError, BadRequestError, ServerError
-from autopilot_segments._batching import chunked, halves
-from autopilot_segments._bisection import ExportAborted, send_with_bisection
 from autopilot_segments._destinations.autopilot.membership import ListMembershipDetector
+from autopilot_segments._export.batching import chunked, halves
+from autopilot_segments._export.bisection import ExportAborted, send_with_bisection
 
 
 def letters(number: int) -> str:

@@ -26,7 +26,7 @@ from autopilot_segments import (
     GuardrailError,
 )
 from autopilot_segments._destinations.members import MemberSet
-from autopilot_segments._exporter import auto_concurrency
+from autopilot_segments._export.options import auto_concurrency
 from autopilot_segments._progress import Progress
 from autopilot_segments.sandbox import Sandbox
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autopilot_segments import StateError
-from autopilot_segments._spool import Spool
+from autopilot_segments._export.spool import Spool
 from autopilot_segments._state import (
     HASH_BYTES,
     SCHEMA_VERSION,

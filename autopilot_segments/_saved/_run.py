@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._client import AutopilotClient
 from .._errors import AuthenticationError, ConfigurationError, PermissionDeniedError
-from .._exporter import Exporter
+from .._export import Exporter
 from .._progress import ProgressCallback
 from .._report import ExportReport
 from ._lock import run_lock

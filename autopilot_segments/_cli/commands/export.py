@@ -265,7 +265,7 @@ def _run_export(
     report_path: str | None = None,
     rejections_path: str | None = None,
 ) -> ExportReport:
-    from ..._exporter import Exporter
+    from ..._export import Exporter
 
     with _ProgressDisplay(display, console.stderr, segment=segment, total=total) as progress:
         exporter = Exporter(client, mapping, on_progress=progress.update, **dict(exporter_options or {}))

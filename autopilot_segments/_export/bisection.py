@@ -1,8 +1,8 @@
-"""Sending a batch that Autopilot may reject because of a few contacts in it.
+"""Sending a batch that the destination may reject because of a few contacts in it.
 
-A bulk call answered with 400 is split in halves until every offending contact is isolated: the
-other contacts still get through and each offender carries Autopilot's message. When both halves of a
-refused piece are refused for the same reason (Autopilot's message, with the email addresses and
+A batch answered with 400 is split in halves until every offending contact is isolated: the
+other contacts still get through and each offender carries the destination's message. When both halves
+of a refused piece are refused for the same reason (the destination's message, with the email addresses and
 numbers it names left out) and the caller confirms that the reason can concern every item of the
 piece (`concerns_all`: e.g. it names a custom field that every contact carries, which the account
 defines with another type), the piece is not split further and all its contacts are refused with that
@@ -20,22 +20,22 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._batching import halves
-from ._destinations.base import FATAL_ERRORS, ExportAborted
-from ._errors import APIConnectionError, APIError, BadRequestError
+from .._destinations.base import FATAL_ERRORS, ExportAborted
+from .._errors import APIConnectionError, APIError, BadRequestError
+from .batching import halves
 
 __all__ = ["FATAL_ERRORS", "BisectionResult", "ExportAborted", "send_with_bisection"]
 
 T = TypeVar("T")
 A = TypeVar("A")
 
-# An email address as Autopilot's messages name one, quoted or not.
+# An email address as a destination's messages name one, quoted or not.
 _EMAIL = re.compile(r"[^\s\"'<>(),;:@]+@[^\s\"'<>(),;:@]+")
 _NUMBER = re.compile(r"\d+")
 
 
 def without_emails(message: str) -> str:
-    """Autopilot's message with the email addresses it names replaced by `<email>`."""
+    """A destination's message with the email addresses it names replaced by `<email>`."""
     return _EMAIL.sub("<email>", message).strip()
 
 
@@ -53,7 +53,7 @@ class BisectionResult(Generic[T, A]):
     """What happened to every item of one batch: accepted pieces, isolated offenders, failed pieces.
 
     `refused` are pieces whose halves were both refused for the same reason, with that reason (emails
-    left out): every item of such a piece was refused by Autopilot.
+    left out): every item of such a piece was refused by the destination.
     """
 
     accepted: list[tuple[Sequence[T], A]] = attrs.Factory(list)

@@ -38,7 +38,7 @@ class Spool:
     """Append mapped contacts, then iterate them back in the same order; constant memory.
 
     Appending ends at the first iteration. Iterating again starts from the beginning; two iterations
-    may not be interleaved. Payloads must be JSON values (as any bulk-ready Autopilot contact is); they
+    may not be interleaved. Payloads must be JSON values (as any mapped contact's is); they
     come back as they would from a JSON round trip (tuples become lists).
     """
 

@@ -2,7 +2,7 @@
 
 The exporter sends every valid row and does nothing after a batch by default. An incremental run
 plugs in a `SendFilter` (skip rows unchanged since the last run: they count as `unchanged`) and an
-`AcknowledgementSink` (record what Autopilot confirmed). Both are called on the exporter's own
+`AcknowledgementSink` (record what the destination acknowledged). Both are called on the exporter's own
 thread, in order of acknowledgement, so they may hold a SQLite connection.
 """
 
@@ -13,7 +13,7 @@ from typing import Any, Protocol, cast
 
 import attrs
 
-from ._destinations.base import MappedRow
+from .._destinations.base import MappedRow
 
 __all__ = [
     "AcknowledgedEntry",
@@ -29,7 +29,7 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class AcknowledgedEntry:
-    """One contact Autopilot stored and that is now a member of the segment's list."""
+    """One contact the destination stored and that is now a member of the segment's target."""
 
     row: int
     email: str
@@ -39,12 +39,12 @@ class AcknowledgedEntry:
 
 @attrs.frozen(kw_only=True)
 class ListedContact:
-    """A contact to send that the state knows is a member of the list already (its payload changed).
+    """A contact to send that the state knows is a member of the target already (its payload changed).
 
-    Its membership needs no probe, check or explicit add: only its upsert is sent, as long as the
-    upsert answers with the remembered `contact_id`. Another id means the contact was deleted in
-    Autopilot and re-created by this upsert (a deleted contact leaves every list): then the remembered
-    membership is void, and the contact is made a member like a new one.
+    Its membership needs no membership work (the `Membership` never sees it): only its upsert is sent,
+    as long as the upsert answers with the remembered `contact_id`. Another id means the contact was
+    deleted in the destination and re-created by this upsert (a deleted contact leaves every target):
+    then the remembered membership is void, and the contact is made a member like a new one.
     """
 
     row: int
