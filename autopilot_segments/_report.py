@@ -56,6 +56,11 @@ class ExportReport:
 
     `complete` is False when the export stopped early, `stopped_by` says why; `interrupted` is True
     when that was Ctrl-C (`ExportInterrupted`, or SIGTERM in the command line).
+
+    The `list_*` fields keep their names for compatibility; they describe the segment's *target*
+    whatever the destination (an Autopilot list, ...). `target_id`, `target_note`, `target_created`
+    and `membership` are destination-neutral aliases of `list_id`, `list_note`, `list_created` and
+    `list_membership` (read-only; `to_dict()` keeps the `list_*` keys).
     """
 
     segment: str
@@ -95,6 +100,26 @@ class ExportReport:
                 f"internal accounting error (a bug, please report it): {self.total_rows} rows but "
                 f"{self.exported} exported + {self.unchanged} unchanged + {len(self.rejected)} rejected"
             )
+
+    @property
+    def target_id(self) -> str | None:
+        """The id of the segment's target in the destination (alias of `list_id`)."""
+        return self.list_id
+
+    @property
+    def target_note(self) -> str:
+        """Why this target was chosen, when that is not obvious (alias of `list_note`)."""
+        return self.list_note
+
+    @property
+    def target_created(self) -> bool:
+        """Whether this run created the target (alias of `list_created`)."""
+        return self.list_created
+
+    @property
+    def membership(self) -> str:
+        """How membership of the target was ensured (alias of `list_membership`)."""
+        return self.list_membership
 
     @property
     def counts(self) -> dict[str, int]:

@@ -185,3 +185,14 @@ def test_plan_prices_through_the_destination() -> None:
     plan = Exporter(MemoryDestination(max_batch=25), mapping()).plan(rows(range(60)), segment=SEGMENT)
     assert plan.exported == 60
     assert (plan.planned_calls, plan.planned_calls_worst) == (1 + 3, 1 + 3)
+
+
+def test_the_report_has_destination_neutral_aliases() -> None:
+    report = Exporter(MemoryDestination(), mapping()).export(rows(range(3)), segment=SEGMENT)
+    assert (report.target_id, report.target_created, report.membership) == (
+        report.list_id,
+        report.list_created,
+        report.list_membership,
+    )
+    assert report.target_note == report.list_note
+    assert "target_id" not in report.to_dict()  # the serialised keys stay as they were
