@@ -7,6 +7,7 @@ refused batches, partial acknowledgements, aborts, state and leavers).
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from _memory_destination import MemoryDestination
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import autopilot_segments
 from autopilot_segments import (
     AuthenticationError,
     AutopilotClient,
@@ -196,3 +198,41 @@ def test_the_report_has_destination_neutral_aliases() -> None:
     )
     assert report.target_note == report.list_note
     assert "target_id" not in report.to_dict()  # the serialised keys stay as they were
+
+
+def _imports(path: Path) -> set[str]:
+    """The modules `path` imports, as written (relative ones with their leading dots)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            found.add(base)
+            found.update(f"{base}.{alias.name}" if node.module else base + alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_the_engine_reaches_destinations_only_through_the_seam() -> None:
+    engine = Path(autopilot_segments.__file__).parent / "_export"
+    modules = sorted(engine.glob("*.py"))
+    assert len(modules) > 10
+    for module in modules:
+        imports = _imports(module)
+        destination_side = {
+            i for i in imports if i.startswith(("..", "autopilot_segments")) and "_destinations" in i
+        }
+        assert destination_side <= {
+            ".._destinations",
+            ".._destinations.as_destination",
+            ".._destinations.base",
+        } | {i for i in destination_side if i.startswith(".._destinations.base.")}, module.name
+        for platform in (".._client", ".._models", ".._destinations.autopilot", ".._destinations.ortto"):
+            assert not any(i.startswith(platform) for i in imports), (module.name, platform)
+        assert "_autopilot_list" not in module.read_text(encoding="utf-8"), module.name
+
+
+def test_no_engine_or_destination_module_exceeds_600_lines() -> None:
+    package = Path(autopilot_segments.__file__).parent
+    for module in [*package.glob("_export/*.py"), *package.glob("_destinations/**/*.py")]:
+        assert len(module.read_text(encoding="utf-8").splitlines()) <= 600, module.name

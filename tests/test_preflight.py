@@ -16,7 +16,7 @@ from autopilot_segments import (
     Exporter,
     FieldMapping,
 )
-from autopilot_segments._preflight import FieldConflict, check_custom_fields
+from autopilot_segments._destinations.autopilot.preflight import FieldConflict, check_custom_fields
 from autopilot_segments.sandbox import Sandbox
 
 SEGMENT = "VIP customers"

@@ -197,7 +197,10 @@ class Membership(Protocol):
     @property
     def verdict(self) -> str | None:
         """A fact verified during this export worth remembering for the next run of the same account
-        and target (`ExportState` stores it; `open_membership(remembered=...)` gets it back), or None."""
+        and target (`ExportState` stores it; `open_membership(remembered=...)` gets it back), or None.
+
+        The state accepts "honoured" and "ignored" today (Autopilot's `_autopilot_list` verdicts); a
+        destination with nothing to remember answers None."""
 
     def before_upsert(self, batch: Sequence[MappedRow]) -> object | None:
         """Called on a worker thread before `batch` is upserted; returns a claim to pass back, or None."""

@@ -203,8 +203,9 @@ class Exporter:
         in `list_note` (an export would stop with `ConfigurationError` before writing anything).
 
         `exported` counts the rows that would be exported; the cost comes from the destination.
-        Autopilot's `planned_calls` assumes it honours `_autopilot_list` in bulk calls and the list
-        must be created, `planned_calls_worst` that it must add every contact to the list one by one.
+        `planned_calls` is the best case, `planned_calls_worst` the worst. For Autopilot: the best case
+        is a new list whose bulk calls add the contacts to it, the worst that every contact must be
+        added to the list one by one.
         A stateless plan cannot know an existing list's size: a stateless re-run onto a list whose
         probed contacts are all members also reads that list once (`ceil(members / 100)` calls), in
         place of the one-by-one adds.

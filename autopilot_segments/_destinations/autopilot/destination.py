@@ -10,7 +10,7 @@ What the engine asks, in Autopilot's terms:
 - membership is the `_autopilot_list` verdict with its probe, check, one list read and one-by-one
   adds (`membership.py`);
 - leavers are removed one by one (`DELETE /list/{id}/contact/{id}`; 404 means gone: acknowledged);
-- the preflight compares the mapping's custom fields with the account's (`_preflight.py`).
+- the preflight compares the mapping's custom fields with the account's (`preflight.py`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, Protocol, cast
 
 from ..._errors import APIConnectionError, APIError, ConfigurationError, NotFoundError
-from ..._preflight import check_custom_fields
 from ..base import (
     FATAL_ERRORS,
     Acknowledgement,
@@ -36,6 +35,7 @@ from ..base import (
 from .confirmation import confirm_stored
 from .lists import ListInfo, find_list, resolve_list
 from .membership import PROBES_PER_BATCH, ListMembership, ListMembershipDetector, MembershipClient, Verdict
+from .preflight import check_custom_fields
 
 __all__ = ["AUTOPILOT", "AutopilotDestination", "AutopilotLike"]
 
