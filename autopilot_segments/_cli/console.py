@@ -28,15 +28,16 @@ _MIN_CONFIGURED_KEY = 8  # a shorter AUTOPILOT_API_KEY is no key; replacing it e
 
 def redact_key_like(text: str) -> str:
     """`text` with anything that looks like an API key replaced: 32 hex characters, or the value of
-    AUTOPILOT_API_KEY (whatever its form).
+    AUTOPILOT_API_KEY or ORTTO_API_KEY (whatever its form).
 
     Every usage or error line passes through here (in `exit_codes._report_error`): a key typed after a
     mistaken flag (`--apikey KEY`, `--key KEY`, `--api-key-file KEY`) would otherwise be echoed by the
     error that names the mistake.
     """
-    configured = os.environ.get(KEY_ENV, "").strip()
-    if len(configured) >= _MIN_CONFIGURED_KEY:
-        text = text.replace(configured, _REDACTED)
+    for env in (KEY_ENV, "ORTTO_API_KEY"):
+        configured = os.environ.get(env, "").strip()
+        if len(configured) >= _MIN_CONFIGURED_KEY:
+            text = text.replace(configured, _REDACTED)
     return _KEY_LIKE.sub(_REDACTED, text)
 
 

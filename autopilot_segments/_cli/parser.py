@@ -19,7 +19,7 @@ from .commands.demo import _add_demo_arguments
 from .commands.export import _add_export_arguments
 from .commands.sandbox import _add_sandbox_arguments
 from .commands.saved import _add_check_arguments, _add_run_arguments
-from .connect import KEY_ENV
+from .connect import DESTINATIONS, KEY_ENV, ORTTO_KEY_ENV
 from .console import PROG
 from .exit_codes import _EPILOG, _UsageError
 from .options import _non_negative_int, _positive_float
@@ -116,21 +116,35 @@ def build_parser() -> argparse.ArgumentParser:
     connection = _Parser(add_help=False)
     group = connection.add_argument_group("connection")
     group.add_argument(
+        "--destination",
+        choices=DESTINATIONS,
+        default="autopilot",
+        help="the platform to talk to (default: autopilot; ortto: Autopilot's successor, docs/ortto.md)",
+    )
+    group.add_argument(
         "--api-key-file",
         metavar="PATH",
-        help=f"read the API key from this file instead of the {KEY_ENV} environment variable",
+        help=f"read the API key from this file instead of the {KEY_ENV} environment variable "
+        f"({ORTTO_KEY_ENV} with --destination ortto)",
     )
     group.add_argument(
         "--base-url",
         metavar="URL",
-        help="API base URL (default: $AUTOPILOT_BASE_URL, else https://api2.autopilothq.com/v1)",
+        help="API base URL (default: $AUTOPILOT_BASE_URL, else https://api2.autopilothq.com/v1; "
+        "Ortto: $ORTTO_BASE_URL, else the --region's host)",
+    )
+    group.add_argument(
+        "--region",
+        choices=("default", "au", "eu"),
+        help="Ortto's region: the account's host (default: $ORTTO_REGION, else default); "
+        "only with --destination ortto",
     )
     group.add_argument(
         "--rate",
         type=_positive_float,
         metavar="R",
-        help="requests per second to stay under (default: 5, Autopilot's documented limit; "
-        "unpaced with --sandbox)",
+        help="requests per second to stay under (default: 5, Autopilot's documented limit; Ortto: 10, "
+        "its Professional plan's; unpaced with --sandbox)",
     )
     group.add_argument(
         "--timeout",

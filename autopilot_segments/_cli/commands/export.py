@@ -1,4 +1,4 @@
-"""`export`: a segment file into an Autopilot list, with report and rejection files."""
+"""`export`: a segment file into an Autopilot list or an Ortto tag, with report and rejection files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..._errors import (
     APIError,
@@ -16,12 +16,13 @@ from ..._errors import (
 )
 
 if TYPE_CHECKING:
-    from ..._client import AutopilotClient
     from ..._mapping import FieldMapping
     from ..._report import ExportReport
 
+from ..._destinations.ortto.client import OrttoClient
+from ..._destinations.ortto.destination import OrttoDestination
 from ..._plural import counted
-from ..connect import _DEMO_RATE, _PLACEHOLDER_KEY, KEY_ENV, _make_client
+from ..connect import _DEMO_RATE, _ORTTO_PLACEHOLDER_KEY, _PLACEHOLDER_KEY, _make_client, key_env_for
 from ..console import _Console
 from ..exit_codes import ExitCode, _UsageError
 from ..options import _fraction, _non_negative_int, _positive_int
@@ -47,7 +48,12 @@ def _add_export_arguments(sub: argparse.ArgumentParser) -> None:
         help="a .csv, .tsv, .jsonl, .parquet or .xlsx file (gzip read by content), a CDM folder "
         "(with --entity), or - for standard input (with --format); or no SOURCE but --sql with --db",
     )
-    sub.add_argument("--segment", required=True, metavar="NAME", help="the Autopilot list to export into")
+    sub.add_argument(
+        "--segment",
+        required=True,
+        metavar="NAME",
+        help="the Autopilot list to export into (Ortto: the tag's name, unless --tag)",
+    )
     sub.add_argument("--entity", metavar="NAME", help="the entity to read when SOURCE is a CDM folder")
     _add_reader_arguments(sub.add_argument_group("reading SOURCE"))
     _add_sql_arguments(sub.add_argument_group("a database query instead of SOURCE"))
@@ -119,6 +125,24 @@ def _add_export_arguments(sub: argparse.ArgumentParser) -> None:
         help="export into a local in-process sandbox instead of Autopilot (try a mapping safely)",
     )
 
+    ortto = sub.add_argument_group("Ortto (with --destination ortto; docs/ortto.md)")
+    ortto.add_argument(
+        "--tag",
+        metavar="TAG",
+        help="the tag the segment's people get (default: the segment's name; {segment} is replaced by it)",
+    )
+    ortto.add_argument(
+        "--create-fields",
+        action="store_true",
+        help="create the mapping's custom fields the Ortto account lacks (default: stop, naming them)",
+    )
+    ortto.add_argument(
+        "--send-email-permission",
+        action="store_true",
+        help="send the mapping's unsubscribed column as Ortto's email permission (bol::p), overwriting "
+        "each person's own choice (default: never sent)",
+    )
+
     output = sub.add_argument_group("output")
     output.add_argument("--json", action="store_true", help="print the report as JSON instead of a summary")
     output.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE")
@@ -158,29 +182,44 @@ def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
     source: str | _SqlSource = sql if sql is not None else _source_path(args)
     # A dry run writes nothing, so it can meet a malformed record as it reads; a real export must not.
     total = None if args.dry_run else _read_through(source, args.entity, **reader)
+    ortto = args.destination == "ortto"
     with contextlib.ExitStack() as stack:
         if args.sandbox:
-            from ...sandbox import Sandbox
+            from ...sandbox import OrttoSandbox, Sandbox
 
-            sb = stack.enter_context(Sandbox())
+            sb: Sandbox | OrttoSandbox = (
+                stack.enter_context(OrttoSandbox()) if ortto else stack.enter_context(Sandbox())
+            )
             client = _make_client(
                 args, console, api_key=sb.api_key, base_url=sb.url, rate=args.rate or _DEMO_RATE
             )
             if not console.quiet:
+                platform = "Ortto" if ortto else "Autopilot"
+                created = " (its custom fields are created as the mapping needs them)" if ortto else ""
                 print(
-                    f"--sandbox: exporting into a local in-process sandbox at {sb.url}; nothing is sent to "
-                    f"Autopilot, and the sandbox is gone when this command ends.",
+                    f"--sandbox: exporting into a local in-process sandbox at {sb.url}{created}; nothing is "
+                    f"sent to {platform}, and the sandbox is gone when this command ends.",
                     file=console.stderr,
                     flush=True,
                 )
         elif args.dry_run and not args.state:
             # plan() makes no API call, so a dry run works without a key (but uses one when given). Not
             # with --state: the state is kept per account, and the account is known by its key.
-            has_key = args.api_key_file is not None or os.environ.get(KEY_ENV, "").strip()
-            client = _make_client(args, console, api_key=None if has_key else _PLACEHOLDER_KEY)
+            env = key_env_for(args.destination)
+            has_key = args.api_key_file is not None or os.environ.get(env, "").strip()
+            placeholder = _ORTTO_PLACEHOLDER_KEY if ortto else _PLACEHOLDER_KEY
+            client = _make_client(args, console, api_key=None if has_key else placeholder)
         else:
             client = _make_client(args, console)
         stack.callback(client.close)
+        destination: object = client
+        if isinstance(client, OrttoClient):
+            destination = OrttoDestination(
+                client,
+                tag=args.tag,
+                create_fields=args.create_fields or args.sandbox,
+                send_email_permission=args.send_email_permission,
+            )
         # The exporter checks the first row against the mapping before any API call (exit 2).
         rows: Iterable[Mapping[str, Any]] = stack.enter_context(_open_rows(source, args.entity, **reader))
         if mapping.keep == "last":
@@ -188,7 +227,7 @@ def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
             rows = _Reopened(source, args.entity, reader)
         report = _run_export(
             console,
-            client,
+            destination,
             mapping,
             rows,
             segment=args.segment,
@@ -222,6 +261,15 @@ def _export_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _check_export_flags(args: argparse.Namespace) -> None:
+    if args.destination != "ortto":
+        for flag, given in (
+            ("--tag", args.tag is not None),
+            ("--create-fields", args.create_fields),
+            ("--send-email-permission", args.send_email_permission),
+            ("--region", args.region is not None),
+        ):
+            if given:
+                raise _UsageError(f"{flag} is for Ortto: add --destination ortto")
     if args.sandbox and args.base_url:
         raise _UsageError("--sandbox and --base-url exclude each other: --sandbox starts its own server")
     if args.sandbox and args.api_key_file:
@@ -252,7 +300,7 @@ def _check_output_path(path: str, flag: str, *, rejection_file: bool = False) ->
 
 def _run_export(
     console: _Console,
-    client: AutopilotClient,
+    client: object,
     mapping: FieldMapping,
     rows: Iterable[Mapping[str, Any]],
     *,
@@ -268,7 +316,9 @@ def _run_export(
     from ..._export import Exporter
 
     with _ProgressDisplay(display, console.stderr, segment=segment, total=total) as progress:
-        exporter = Exporter(client, mapping, on_progress=progress.update, **dict(exporter_options or {}))
+        exporter = Exporter(
+            cast(Any, client), mapping, on_progress=progress.update, **dict(exporter_options or {})
+        )
         try:
             if dry_run:
                 return exporter.plan(rows, segment=segment)
