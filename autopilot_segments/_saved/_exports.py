@@ -10,6 +10,7 @@ from pathlib import Path
 import attrs
 
 from .._client import AutopilotClient
+from .._destinations.ortto.destination import OrttoDestination
 from .._errors import AutopilotError, ConfigurationError
 from .._mapping import FieldMapping
 from .._progress import ProgressCallback
@@ -18,7 +19,7 @@ from ._lock import lock_path_for
 from ._model import Connection, Database, ExportSettings, SegmentSpec
 from ._parse import parse_export_file
 from ._result import CheckResult, SavedRun
-from ._run import make_client, run_export
+from ._run import Client, make_client, run_export
 
 __all__ = ["ExportFile", "SavedExport", "load_exports"]
 
@@ -52,7 +53,7 @@ class SavedExport:
         dry_run: bool = False,
         full: bool = False,
         force: bool = False,
-        client: AutopilotClient | None = None,
+        client: Client | None = None,
         base_url: str | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> SavedRun:
@@ -74,13 +75,21 @@ class SavedExport:
             on_progress=on_progress,
         )
 
-    def check(self, *, client: AutopilotClient | None = None, base_url: str | None = None) -> CheckResult:
+    def check(self, *, client: Client | None = None, base_url: str | None = None) -> CheckResult:
         """Compare the mapping's custom fields with the account's (one API call) and check every
         source's columns (the first row of each); writes nothing."""
         if client is not None:
-            return check_export(self, client.custom_fields())
+            return self._check_with(client)
         with make_client(self.connection, base_url=base_url) as own:
-            return check_export(self, own.custom_fields())
+            return self._check_with(own)
+
+    def _check_with(self, client: Client) -> CheckResult:
+        if isinstance(client, AutopilotClient):
+            return check_export(self, client.custom_fields())
+        # Ortto: what the destination says of the mapping (fields it lacks or holds other values in).
+        conflicts = OrttoDestination(client).field_conflicts(self.mapping)
+        result = check_export(self, [])
+        return attrs.evolve(result, problems=(*conflicts, *result.problems))
 
 
 @attrs.frozen(kw_only=True)
@@ -128,7 +137,7 @@ class ExportFile(Mapping[str, SavedExport]):
         by all of them (one rate limit). An export that cannot start (locked, no key) is recorded in
         its `SavedRun.error` and the others still run."""
         selected = self.select(names)
-        clients: dict[str, AutopilotClient] = {}
+        clients: dict[str, Client] = {}
         results: dict[str, SavedRun] = {}
         try:
             for export in selected:

@@ -15,6 +15,7 @@ from .._mapping import FieldMapping
 __all__ = ["Connection", "Database", "SegmentSpec"]
 
 OnLeave = Literal["keep", "remove"]
+Destination = Literal["autopilot", "ortto"]
 
 
 @attrs.frozen(kw_only=True)
@@ -23,12 +24,16 @@ class Connection:
 
     Exactly one of `api_key_env` (an environment variable's name) and `api_key_file` (a file holding
     only the key) is set. `base_url` None means: `AUTOPILOT_BASE_URL` if set, else Autopilot's API.
+    `destination` is "autopilot" (default) or "ortto"; for Ortto, `region` ("default", "au", "eu",
+    None: `ORTTO_REGION`, else default) picks the host unless `base_url` (or `ORTTO_BASE_URL`) is set.
     """
 
     name: str
     api_key_env: str | None = None
     api_key_file: Path | None = None
     base_url: str | None = None
+    destination: Destination = "autopilot"
+    region: str | None = None
     requests_per_second: float = 5.0
     timeout: float = 30.0
     max_retries: int = 5

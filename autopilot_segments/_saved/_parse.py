@@ -23,6 +23,8 @@ __all__ = ["ParsedFile", "parse_export_file"]
 
 _TOP_KEYS: Final = ("connections", "databases", "exports")
 _CONNECTION_KEYS: Final = (
+    "destination",
+    "region",
     "api_key_env",
     "api_key_file",
     "base_url",
@@ -202,6 +204,18 @@ def _connection(name: str, table: Mapping[str, Any], base: Path, problems: _Prob
             'say where the API key comes from: api_key_env = "AUTOPILOT_API_KEY" or api_key_file = "PATH"',
         )
     base_url = _get(table, "base_url", str, where, problems, expected="a URL string", check=_non_empty)
+    destination = _get(
+        table, "destination", str, where, problems, expected='"autopilot" or "ortto"',
+        check=lambda v: v in ("autopilot", "ortto"),
+    )  # fmt: skip
+    region = _get(
+        table, "region", str, where, problems, expected='"default", "au" or "eu" (Ortto\'s regions)',
+        check=lambda v: v in ("default", "au", "eu"),
+    )  # fmt: skip
+    if region is not None and destination != "ortto":
+        problems.add(where, 'region is Ortto\'s: add destination = "ortto" (or drop region)')
+    if region is not None and base_url is not None:
+        problems.add(where, "give region or base_url, not both (the region only picks Ortto's host)")
     rate = _get(
         table, "requests_per_second", (int, float), where, problems, expected="a number > 0",
         check=lambda v: v > 0,
@@ -219,7 +233,9 @@ def _connection(name: str, table: Mapping[str, Any], base: Path, problems: _Prob
         api_key_env=env if key_file is None else None,
         api_key_file=None if key_file is None else base / key_file,
         base_url=base_url,
-        requests_per_second=float(rate if rate is not None else 5.0),
+        destination="ortto" if destination == "ortto" else "autopilot",
+        region=region,
+        requests_per_second=float(rate if rate is not None else (10.0 if destination == "ortto" else 5.0)),
         timeout=float(timeout if timeout is not None else 30.0),
         max_retries=int(retries if retries is not None else 5),
     )

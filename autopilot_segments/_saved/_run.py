@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._client import AutopilotClient
+from .._destinations.ortto.client import OrttoClient
 from .._errors import AuthenticationError, ConfigurationError, PermissionDeniedError
 from .._export import Exporter
 from .._progress import ProgressCallback
@@ -19,21 +20,35 @@ from ._rows import open_rows, partition
 if TYPE_CHECKING:
     from ._exports import SavedExport
 
-__all__ = ["make_client", "run_export"]
+__all__ = ["Client", "make_client", "run_export"]
 
+Client = AutopilotClient | OrttoClient
 # Stands in for a key in a dry run without one: plan() sends nothing, so the key is never used.
 _PLACEHOLDER_KEY = "0" * 32
+_ORTTO_PLACEHOLDER_KEY = "pk-" + "0" * 32
 
 
 def make_client(
     connection: Connection, *, base_url: str | None = None, placeholder_key: bool = False
-) -> AutopilotClient:
-    """A client for `connection`. Base URL: `base_url` > `AUTOPILOT_BASE_URL` > the file's > default."""
-    key = _PLACEHOLDER_KEY if placeholder_key else connection.api_key()
+) -> Client:
+    """A client for `connection`. Base URL: `base_url` > `AUTOPILOT_BASE_URL` (Ortto: `ORTTO_BASE_URL`)
+    > the file's > default (Ortto: the connection's region, else `ORTTO_REGION`, else default)."""
+    ortto = connection.destination == "ortto"
+    key = (_ORTTO_PLACEHOLDER_KEY if ortto else _PLACEHOLDER_KEY) if placeholder_key else connection.api_key()
     options: dict[str, Any] = {}
-    url = base_url or (None if _env_base_url() else connection.base_url)
+    url = base_url or (None if _env_base_url(ortto) else connection.base_url)
     if url:
         options["base_url"] = url
+    if ortto:
+        if connection.region is not None and "base_url" not in options and not _env_base_url(ortto):
+            options["region"] = connection.region
+        return OrttoClient(
+            key,
+            requests_per_second=connection.requests_per_second,
+            timeout=(min(5.0, connection.timeout), connection.timeout),
+            max_retries=connection.max_retries,
+            **options,
+        )
     return AutopilotClient(
         key,
         requests_per_second=connection.requests_per_second,
@@ -43,18 +58,19 @@ def make_client(
     )
 
 
-def _env_base_url() -> bool:
+def _env_base_url(ortto: bool = False) -> bool:
     import os
 
     from .._client import BASE_URL_ENV
+    from .._destinations.ortto.client import BASE_URL_ENV as ORTTO_BASE_URL_ENV
 
-    return bool(os.environ.get(BASE_URL_ENV, "").strip())
+    return bool(os.environ.get(ORTTO_BASE_URL_ENV if ortto else BASE_URL_ENV, "").strip())
 
 
 def run_export(
     export: SavedExport,
     *,
-    client: AutopilotClient | None = None,
+    client: Client | None = None,
     base_url: str | None = None,
     dry_run: bool = False,
     full: bool = False,
@@ -72,7 +88,7 @@ def run_export(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _exporter(export: SavedExport, client: AutopilotClient, on_progress: ProgressCallback | None) -> Exporter:
+def _exporter(export: SavedExport, client: Client, on_progress: ProgressCallback | None) -> Exporter:
     settings = export.settings
     options: dict[str, Any] = {"max_profiles": settings.max_profiles, "concurrency": settings.concurrency}
     if settings.state is not None:
@@ -85,7 +101,7 @@ def _exporter(export: SavedExport, client: AutopilotClient, on_progress: Progres
 
 def _run_segments(
     export: SavedExport,
-    client: AutopilotClient,
+    client: Client,
     *,
     dry_run: bool,
     full: bool,
