@@ -60,7 +60,9 @@ class ExportReport:
     The `list_*` fields keep their names for compatibility; they describe the segment's *target*
     whatever the destination (an Autopilot list, ...). `target_id`, `target_note`, `target_created`
     and `membership` are destination-neutral aliases of `list_id`, `list_note`, `list_created` and
-    `list_membership` (read-only; `to_dict()` keeps the `list_*` keys).
+    `list_membership` (read-only; `to_dict()` keeps the `list_*` keys). `destination` names the
+    platform ("Autopilot", "Ortto"; None when unknown) and `target_noun` what its target is called
+    ("list", "tag"), as the summary says them.
     """
 
     segment: str
@@ -89,6 +91,8 @@ class ExportReport:
     planned_calls_worst: int | None = None
     planned_min_duration: float | None = None
     requests_per_second: float | None = None
+    destination: str | None = None
+    target_noun: str = "list"
 
     def __attrs_post_init__(self) -> None:
         _utc(self.started_at)
@@ -100,6 +104,10 @@ class ExportReport:
                 f"internal accounting error (a bug, please report it): {self.total_rows} rows but "
                 f"{self.exported} exported + {self.unchanged} unchanged + {len(self.rejected)} rejected"
             )
+
+    @property
+    def _target_name(self) -> str:
+        return f"{self.destination} {self.target_noun}" if self.destination else self.target_noun
 
     @property
     def target_id(self) -> str | None:
@@ -143,7 +151,8 @@ class ExportReport:
         verb = "would export" if self.dry_run else "exported"
         head = f"Segment {self.segment!r}"
         if self.list_id is not None:
-            head += f" -> list {self.list_id}" + (" (created)" if self.list_created else "")
+            where = self.target_noun if self.destination in (None, "Autopilot") else self._target_name
+            head += f" -> {where} {self.list_id}" + (" (created)" if self.list_created else "")
         if self.dry_run:
             head += " [dry run: nothing was written]"
         lines = [head]
@@ -163,16 +172,24 @@ class ExportReport:
             )
         if self.removed or self.removal_failed:
             verb_removed = "would be removed" if self.dry_run else "removed"
-            line = f"{counted(self.removed, 'leaver')} {verb_removed} from the list"
+            line = f"{counted(self.removed, 'leaver')} {verb_removed} from the {self.target_noun}"
             if self.removal_failed:
                 line += f"; {counted(self.removal_failed, 'removal')} failed (tried again next run)"
             lines.append(line)
         if self.dry_run and self.planned_calls is not None:
             rate = f" at {self.requests_per_second:g} r/s" if self.requests_per_second else ""
+            if self.destination in (None, "Autopilot"):
+                condition = "if Autopilot honours _autopilot_list in bulk "
+                worst = f"(up to {self.planned_calls_worst or self.planned_calls:,} if not), "
+            else:
+                condition = ""
+                worst = (
+                    f"(up to {self.planned_calls_worst:,}), "
+                    if self.planned_calls_worst and self.planned_calls_worst != self.planned_calls
+                    else ""
+                )
             lines.append(
-                f"planned: {counted(self.planned_calls, 'API call')} "
-                "if Autopilot honours _autopilot_list in bulk "
-                f"(up to {self.planned_calls_worst or self.planned_calls:,} if not), "
+                f"planned: {counted(self.planned_calls, 'API call')} {condition}{worst}"
                 f">= {self.planned_min_duration or 0.0:.1f} s{rate}"
             )
         else:
@@ -183,7 +200,7 @@ class ExportReport:
         if self.list_note:
             lines.append(self.list_note)
         if not self.dry_run and self.exported:
-            lines.append(f"list membership: {self.list_membership}")
+            lines.append(f"{self.target_noun} membership: {self.list_membership}")
         if not self.complete:
             lines.append(f"INCOMPLETE: {self.stopped_by or 'the export stopped early'}")
         return "\n".join(lines)
@@ -225,6 +242,8 @@ class ExportReport:
             "list_note": self.list_note,
             "list_created": self.list_created,
             "list_membership": self.list_membership,
+            "destination": self.destination,
+            "target_noun": self.target_noun,
             "total_rows": self.total_rows,
             "exported": self.exported,
             "unchanged": self.unchanged,

@@ -338,3 +338,21 @@ def test_refusal_concerns_all_only_for_a_field_every_contact_carries(sb: OrttoSa
     assert not destination.refusal_concerns_all(TARGET, contacts, "phn::phone: expected a phone")
     mixed = rows({"email": "ann@example.com", "points": "1"}, {"email": "bob@example.com"})
     assert not destination.refusal_concerns_all(TARGET, mixed, "field int:cm:points does not exist")
+
+
+def test_the_report_names_the_tag_and_ortto_not_a_list(sb: OrttoSandbox, tmp_path: Any) -> None:
+    from autopilot_segments import Exporter
+
+    sb.add_audience("VIP customers", tag="VIP")
+    mapping = FieldMapping(email="email")
+    exporter = Exporter(client_for(sb), mapping, state=tmp_path / "s.db", on_leave="remove")
+    exporter.export([{"email": f"p{i}@example.com"} for i in range(3)], segment="VIP")
+    report = exporter.export([{"email": "p0@example.com"}], segment="VIP", force=True)
+    summary = report.summary()
+    assert "Segment 'VIP' -> Ortto tag VIP" in summary
+    assert "2 leavers removed from the tag" in summary
+    assert "list" not in summary.replace("'VIP customers'", "")
+    assert report.to_dict()["destination"] == "Ortto"
+    plan = exporter.plan([{"email": "new@example.com"}], segment="VIP").summary()
+    assert "_autopilot_list" not in plan
+    assert "planned: 3 API calls >= " in plan  # the audiences, one merge, one untagging

@@ -141,6 +141,8 @@ def build_report(
         stopped_by=stopped_by,
         interrupted=interrupted,
         requests_per_second=destination.requests_per_second,
+        destination=destination.capabilities.name,
+        target_noun=destination.capabilities.target_noun,
     )
 
 

@@ -118,6 +118,8 @@ def plan(
         planned_calls_worst=worst,
         planned_min_duration=calls / rate,
         requests_per_second=rate,
+        destination=destination.capabilities.name,
+        target_noun=destination.capabilities.target_noun,
     )
 
 
