@@ -82,7 +82,7 @@ def test_the_key_comes_from_ortto_api_key_or_a_key_file(sb: OrttoSandbox, tmp_pa
 
 def test_ortto_flags_without_the_ortto_destination_are_usage_errors(tmp_path: Path) -> None:
     source = segment_file(tmp_path, 3)
-    for flag in (["--region", "eu"], ["--tag", "x"], ["--create-fields"]):
+    for flag in (["--region", "eu"], ["--tag", "x"], ["--create-fields"], ["--preserve-tags"]):
         result = run("export", str(source), "--segment", "S", *MAPPING, "--dry-run", *flag)
         assert result.returncode == 2
         assert "--destination ortto" in result.stderr

@@ -87,6 +87,7 @@ ORTTO_MODES: list[tuple[dict[str, Any], dict[str, Any]]] = [
     ({"invalid_person": "per_person"}, {}),
     ({"invalid_person": "whole_call"}, {}),
     ({"merge_tags": "replace"}, {}),
+    ({"merge_tags": "replace"}, {"preserve_tags": True}),
     ({"async_answer": "accepted"}, {"asynchronous": True}),
     ({"async_answer": "empty"}, {"asynchronous": True}),
     ({"async_answer": "people"}, {"asynchronous": True}),

@@ -356,3 +356,44 @@ def test_the_report_names_the_tag_and_ortto_not_a_list(sb: OrttoSandbox, tmp_pat
     plan = exporter.plan([{"email": "new@example.com"}], segment="VIP").summary()
     assert "_autopilot_list" not in plan
     assert "planned: 3 API calls >= " in plan  # the audiences, one merge, one untagging
+
+
+def test_export_segments_gives_each_segment_its_tag_and_keeps_other_tags(
+    sb: OrttoSandbox, tmp_path: Any
+) -> None:
+    from autopilot_segments import Exporter
+
+    sb.add_people([{"str::email": "ann@example.com"}], tags=["Newsletter"])
+    exporter = Exporter(
+        client_for(sb), FieldMapping(email="email"), state=tmp_path / "s.db", on_leave="remove"
+    )
+    reports = exporter.export_segments(
+        {
+            "Gold": [{"email": "ann@example.com"}, {"email": "bob@example.com"}],
+            "Silver": [{"email": "ann@example.com"}, {"email": "cy@example.com"}],
+        }
+    )
+    assert [(r.list_id, r.exported) for r in reports.values()] == [("Gold", 2), ("Silver", 2)]
+    assert sb.people["ann@example.com"]["tags"] == ["Newsletter", "Gold", "Silver"]
+    again = exporter.export_segments(
+        {"Gold": [{"email": "bob@example.com"}], "Silver": [{"email": "cy@example.com"}]}, force=True
+    )
+    assert [r.removed for r in again.values()] == [1, 1]
+    assert sb.people["ann@example.com"]["tags"] == ["Newsletter"]
+    assert [h.outcome for h in exporter.history("Gold")] == ["completed", "completed"]
+
+
+@pytest.mark.parametrize("preserve_tags", [False, True])
+def test_where_merge_tags_replace_preserve_tags_keeps_a_person_s_other_tags(
+    sb: OrttoSandbox, preserve_tags: bool
+) -> None:
+    sb.configure(merge_tags="replace")
+    sb.add_people([{"str::email": "ann@example.com"}], tags=["Newsletter", "Gold"])
+    destination = OrttoDestination(client_for(sb), preserve_tags=preserve_tags)
+    acks = destination.upsert_batch(TARGET, rows({"email": "ann@example.com"}, {"email": "new@example.com"}))
+    assert all(a.stored for a in acks)
+    assert sb.people["new@example.com"]["tags"] == ["VIP"]
+    expected = ["Newsletter", "Gold", "VIP"] if preserve_tags else ["VIP"]  # replaced: the other tags lost
+    assert sb.people["ann@example.com"]["tags"] == expected
+    reads = [r for r in sb.requests if r.path == "/person/get"]
+    assert len(reads) == (1 if preserve_tags else 0)

@@ -137,6 +137,12 @@ def _add_export_arguments(sub: argparse.ArgumentParser) -> None:
         help="create the mapping's custom fields the Ortto account lacks (default: stop, naming them)",
     )
     ortto.add_argument(
+        "--preserve-tags",
+        action="store_true",
+        help="read each batch's tags first and send them back (for an account where tags on a merge "
+        "replace a person's tags; one more call per batch)",
+    )
+    ortto.add_argument(
         "--send-email-permission",
         action="store_true",
         help="send the mapping's unsubscribed column as Ortto's email permission (bol::p), overwriting "
@@ -219,6 +225,7 @@ def _cmd_export(args: argparse.Namespace, console: _Console) -> int:
                 tag=args.tag,
                 create_fields=args.create_fields or args.sandbox,
                 send_email_permission=args.send_email_permission,
+                preserve_tags=args.preserve_tags,
             )
         # The exporter checks the first row against the mapping before any API call (exit 2).
         rows: Iterable[Mapping[str, Any]] = stack.enter_context(_open_rows(source, args.entity, **reader))
@@ -266,6 +273,7 @@ def _check_export_flags(args: argparse.Namespace) -> None:
             ("--tag", args.tag is not None),
             ("--create-fields", args.create_fields),
             ("--send-email-permission", args.send_email_permission),
+            ("--preserve-tags", args.preserve_tags),
             ("--region", args.region is not None),
         ):
             if given:

@@ -84,6 +84,10 @@ class OrttoDestination:
       default: sending it overwrites each person's own choice.
     - `asynchronous`: ask Ortto to queue each merge. Its answer does not say who was stored, so every
       row of such a batch is reported `failed` (unconfirmed) and sent again by the next run.
+    - `preserve_tags`: read each batch's people's tags first (one `person/get` per batch) and send
+      them back with the segment's tag. Only for an account where `tags` on a merge *replace* a
+      person's tags instead of adding to them (the documented behaviour): there, a merge with the
+      segment's tag alone would drop every other tag.
     """
 
     capabilities: Final = ORTTO
@@ -98,6 +102,7 @@ class OrttoDestination:
         create_fields: bool = False,
         send_email_permission: bool = False,
         asynchronous: bool = False,
+        preserve_tags: bool = False,
     ) -> None:
         problems: list[str] = []
         if not isinstance(cast(object, client), OrttoClient):
@@ -119,6 +124,7 @@ class OrttoDestination:
             ("create_fields", create_fields),
             ("send_email_permission", send_email_permission),
             ("asynchronous", asynchronous),
+            ("preserve_tags", preserve_tags),
         )
         for name, flag in flags:
             if not isinstance(flag, bool):
@@ -132,6 +138,7 @@ class OrttoDestination:
         self.create_fields = create_fields
         self.send_email_permission = send_email_permission
         self.asynchronous = asynchronous
+        self.preserve_tags = preserve_tags
         self._lock = threading.Lock()
         self._account_fields: list[OrttoCustomField] | None = None
         self._dialect: OrttoFields | None = None
@@ -220,12 +227,27 @@ class OrttoDestination:
                 )
             else:
                 people.append((index, {"fields": fields, "tags": [target.id]}))
+        if self.preserve_tags and people:
+            self._add_current_tags([p for _, p in people], target.id)
         for chunk in _by_body_size(people):
             for index, acknowledgement in zip(
                 (i for i, _ in chunk), self._merge([p for _, p in chunk]), strict=True
             ):
                 acknowledgements[index] = acknowledgement
         return [a for a in acknowledgements if a is not None]
+
+    def _add_current_tags(self, people: Sequence[dict[str, Any]], tag: str) -> None:
+        """Put each existing person's current tags in its `tags`, before the segment's (one read)."""
+        emails = [str(p["fields"]["str::email"]) for p in people]
+        wanted = {"$or": [{"$str::is": {"field_id": "str::email", "value": e}} for e in emails]}
+        current: dict[str, tuple[str, ...]] = {}
+        for found in self.client.iter_people(
+            fields=("str::email", "tags"), filter=wanted, page_size=MAX_MERGE_PEOPLE
+        ):
+            if found.email is not None:
+                current[found.email.lower()] = found.tags
+        for person, email in zip(people, emails, strict=True):
+            person["tags"] = list(dict.fromkeys([*current.get(email.lower(), ()), tag]))
 
     def _merge(self, people: Sequence[dict[str, Any]]) -> list[Acknowledgement]:
         try:
@@ -372,6 +394,8 @@ class OrttoDestination:
         batches = math.ceil(work.send / work.batch_size) if work.send else 0
         removals = math.ceil(work.removals / ORTTO.removal_batch) if work.removals else 0
         calls = 1 + (1 if work.custom_fields and work.send else 0) + batches + removals
+        if self.preserve_tags:
+            calls += batches  # one read of the batch's tags before each merge
         return PlannedCost(best=calls, worst=calls)
 
 
