@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -141,3 +142,34 @@ def test_export_into_an_in_process_ortto_sandbox(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["exported"] == 12
     assert "nothing is sent to Ortto" in result.stderr
+
+
+def test_the_sandbox_command_serves_an_ortto_sandbox(tmp_path: Path) -> None:
+    key_file = tmp_path / "ortto.key"
+    env = {name: value for name, value in os.environ.items() if name not in KEY_ENVS}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "autopilot_segments", "sandbox", "--destination", "ortto", "--json",
+         "--api-key-file", str(key_file), "--merge-tags", "replace"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        banner = json.loads(server.stdout.readline())
+        assert key_file.read_text(encoding="utf-8").strip() == banner["api_key"]
+        assert banner["url"].endswith("/v1")
+        source = segment_file(tmp_path, 4)
+        exported = run(
+            "export", str(source), "--segment", "S", "--email-column", "email", "--destination", "ortto",
+            "--base-url", banner["url"], "--api-key-file", str(key_file), "--json", "--preserve-tags",
+        )  # fmt: skip
+        assert exported.returncode == 0, exported.stderr
+        assert json.loads(exported.stdout)["exported"] == 4
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=10) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
