@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from _fakes import FakeTime
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autopilot_segments import BadRequestError, ConfigurationError, CustomField, FieldMapping
 from autopilot_segments._destinations import as_destination
@@ -397,3 +399,26 @@ def test_where_merge_tags_replace_preserve_tags_keeps_a_person_s_other_tags(
     assert sb.people["ann@example.com"]["tags"] == expected
     reads = [r for r in sb.requests if r.path == "/person/get"]
     assert len(reads) == (1 if preserve_tags else 0)
+
+
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=3000), min_size=1, max_size=100),
+    text=st.sampled_from(["y", "é", "日"]),
+)
+@settings(deadline=None, max_examples=60)
+def test_body_chunks_keep_order_and_stay_under_the_limit(sizes: list[int], text: str) -> None:
+    from autopilot_segments._destinations.ortto.destination import _ENVELOPE_BYTES, _by_body_size
+    from autopilot_segments._json_body import encode_json
+
+    limit = _ENVELOPE_BYTES + 12_000
+    people = [
+        (i, {"fields": {"str::email": f"p{i}@example.com", "txt:cm:x": text * n}})
+        for i, n in enumerate(sizes)
+    ]
+    chunks = list(_by_body_size(people, limit))
+    assert [item for chunk in chunks for item in chunk] == people  # every person once, in order
+    assert all(chunks)
+    for chunk in chunks:
+        body = {"people": [p for _, p in chunk], "merge_by": ["str::email"], "merge_strategy": 2}
+        if len(chunk) > 1:  # a person alone may exceed it: Ortto then refuses that person's merge
+            assert len(encode_json(body)) <= limit

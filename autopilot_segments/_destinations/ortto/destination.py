@@ -463,13 +463,16 @@ def _fields_of(contacts: Sequence[MappedRow]) -> tuple[set[str], dict[str, Custo
     return standard, custom
 
 
-def _by_body_size(people: list[tuple[int, dict[str, Any]]]) -> Iterator[list[tuple[int, dict[str, Any]]]]:
-    """The people in chunks whose merge body stays under Ortto's 2 MB (one chunk, nearly always)."""
+def _by_body_size(
+    people: list[tuple[int, dict[str, Any]]], limit: int = MAX_BODY_BYTES
+) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    """The people in order, in chunks whose merge body stays under `limit` (Ortto's 2 MB): one chunk,
+    nearly always. Each person is weighed as its JSON with spaces (the client sends it without)."""
     chunk: list[tuple[int, dict[str, Any]]] = []
     size = _ENVELOPE_BYTES
     for item in people:
         weight = len(json.dumps(item[1], ensure_ascii=False).encode()) + 2
-        if chunk and size + weight > MAX_BODY_BYTES:
+        if chunk and size + weight > limit:
             yield chunk
             chunk, size = [], _ENVELOPE_BYTES
         chunk.append(item)
