@@ -57,6 +57,7 @@ class Platform:
     _opt_out: Callable[[str], None]
     _opted_out: Callable[[str], bool]
     _upserts: Callable[[], dict[str, int]]
+    _first_name: Callable[[str], object]
     write_path: str
     removal: tuple[str, str]  # (method, path prefix) of the calls that remove leavers
 
@@ -90,6 +91,10 @@ class Platform:
         """Lower-cased email -> applied upserts (merges) of that contact."""
         return self._upserts()
 
+    def first_name(self, email: str) -> object:
+        """The first name the platform holds for a contact (None when it holds none)."""
+        return self._first_name(email)
+
     def sent_bodies(self) -> Sequence[Any]:
         return [r.body for r in self.sandbox.requests if r.path == self.write_path and r.body is not None]
 
@@ -112,6 +117,7 @@ def autopilot_platform(sb: Sandbox) -> Platform:
         opt_out=opt_out,
         opted_out=lambda email: sb.contacts[email]["unsubscribed"] is True,
         upserts=lambda: dict(sb.upsert_counts),
+        first_name=lambda email: sb.contacts[email].get("FirstName"),
         write_path="/contacts",
         removal=("DELETE", "/list/"),
     )
@@ -132,6 +138,7 @@ def ortto_platform(sb: OrttoSandbox) -> Platform:
         opt_out=opt_out,
         opted_out=lambda email: sb.people[email]["fields"].get("bol::p") is False,
         upserts=lambda: dict(sb.merge_counts),
+        first_name=lambda email: sb.people[email]["fields"].get("str::first"),
         write_path="/person/merge",
         removal=("POST", "/person/merge"),
     )

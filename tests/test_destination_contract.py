@@ -78,6 +78,10 @@ def check_report(
     assert len(exported) == report.exported + report.unchanged
     members = platform.members()
     assert exported <= members, sorted(exported - members)[:5]
+    for number, row in enumerate(data, 1):  # stored with this run's values
+        key = str(row["email"]).lower()
+        if number not in rejected_rows and key not in preexisting:
+            assert platform.first_name(key) == row["first"], key
     refused = {r.email for r in rejected if r.reason in ("rejected_by_api", "invalid_value")}
     assert not refused & (platform.stored() - preexisting)
     return exported
