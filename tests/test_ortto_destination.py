@@ -422,3 +422,17 @@ def test_body_chunks_keep_order_and_stay_under_the_limit(sizes: list[int], text:
         body = {"people": [p for _, p in chunk], "merge_by": ["str::email"], "merge_strategy": 2}
         if len(chunk) > 1:  # a person alone may exceed it: Ortto then refuses that person's merge
             assert len(encode_json(body)) <= limit
+
+
+def test_an_export_whose_mapping_does_not_fit_ortto_stops_before_writing(sb: OrttoSandbox) -> None:
+    from autopilot_segments import Exporter
+
+    mapping = FieldMapping(email="email", fields={"Company": "company"})
+    exporter = Exporter(client_for(sb), mapping)
+    with pytest.raises(ConfigurationError) as caught:
+        exporter.export([{"email": "ann@example.com", "company": "Acme"}], segment="VIP")
+    message = str(caught.value)
+    assert "Company has no Ortto built-in field: map it as a custom field" in message
+    assert "nothing was written" in message
+    assert "keeps the type" not in message  # Autopilot's advice, not Ortto's
+    assert merge_bodies(sb) == []

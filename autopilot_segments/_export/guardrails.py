@@ -93,9 +93,15 @@ class Preflight:
             _log.warning("could not read the account's custom fields to check the mapping: %s", error)
             return
         if conflicts:
+            name = self.destination.capabilities.name
+            if name != "Autopilot":  # the destination's own words say what to change
+                raise ConfigurationError(
+                    f"the mapping does not fit the {name} account, so {name} would refuse its contacts "
+                    f"(nothing was written): {'; '.join(conflicts)}"
+                )
             raise ConfigurationError(
                 "the mapping's custom fields conflict with the account's definitions, so "
-                f"{self.destination.capabilities.name} would refuse every contact (nothing was written): "
+                f"{name} would refuse every contact (nothing was written): "
                 f"{'; '.join(conflicts)}. A custom field keeps the type it was first stored with: give "
                 "the mapping the account's type, or map to a new field name"
             )
