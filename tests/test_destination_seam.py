@@ -8,6 +8,7 @@ refused batches, partial acknowledgements, aborts, state and leavers).
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,11 @@ from autopilot_segments import (
     AutopilotClient,
     Exporter,
     ExportError,
+    ExportInterrupted,
     ExportReport,
     FieldMapping,
 )
+from autopilot_segments._cli.interrupts import _describe_interrupt
 from autopilot_segments._destinations import as_destination
 from autopilot_segments._destinations.autopilot.destination import AutopilotDestination
 from autopilot_segments._destinations.base import Destination
@@ -236,3 +239,23 @@ def test_no_engine_or_destination_module_exceeds_600_lines() -> None:
     package = Path(autopilot_segments.__file__).parent
     for module in [*package.glob("_export/*.py"), *package.glob("_destinations/**/*.py")]:
         assert len(module.read_text(encoding="utf-8").splitlines()) <= 600, module.name
+
+
+def test_ctrl_c_settles_through_the_seam_and_the_cli_line_names_the_destination() -> None:
+    def interrupted_rows() -> Iterator[dict[str, object]]:
+        yield from rows(range(120))
+        raise KeyboardInterrupt
+
+    memory = MemoryDestination(max_batch=50)
+    with pytest.raises(ExportInterrupted) as caught:
+        Exporter(memory, mapping(), concurrency=2).export(interrupted_rows(), segment=SEGMENT)
+    report = caught.value.export_report
+    assert report is not None
+    assert report.interrupted
+    assert_one_outcome_per_row(report, 120)
+    # Batches acknowledged before or while the interrupt settled count; the others were never sent.
+    assert report.exported == len(memory.members(SEGMENT))
+    assert report.exported % 50 == 0
+    assert report.counts["failed"] == 120 - report.exported
+    _code, line = _describe_interrupt(caught.value, state=None)
+    assert "exported (acknowledged by Memory)" in line

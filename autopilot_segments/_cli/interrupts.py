@@ -49,8 +49,8 @@ def _describe_interrupt(exc: KeyboardInterrupt, *, state: str | None) -> tuple[E
         return code, f"interrupted by {by}"
     report = exc.export_report
     done = (
-        f"interrupted by {by}: {counted(report.exported, 'row')} exported (acknowledged by Autopilot) "
-        f"of {counted(report.total_rows, 'row')} read"
+        f"interrupted by {by}: {counted(report.exported, 'row')} exported "
+        f"(acknowledged by {report.destination or 'Autopilot'}) of {counted(report.total_rows, 'row')} read"
     )
     if state:
         again = f"re-running the same command with --state {state} is safe and completes the export"
