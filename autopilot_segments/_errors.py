@@ -181,7 +181,12 @@ def api_error_class(status: int) -> type[APIError]:
 
 
 class ExportError(AutopilotError):
-    """An export stopped early (`stop_on_error=True`); `report` holds what happened until then."""
+    """An export stopped early; `report` holds what happened until then, `cause` what stopped it.
+
+    Raised when a batch failed after retries with `stop_on_error=True`, and when the row source raised
+    mid-stream (a database connection dropping, a malformed line deep in a file): then `cause` is the
+    source's exception and the partial report counts every row Autopilot acknowledged before it.
+    """
 
     def __init__(self, message: str, *, report: ExportReport, cause: BaseException | None = None):
         super().__init__(message)

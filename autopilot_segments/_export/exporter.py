@@ -163,7 +163,9 @@ class Exporter:
         looked up or created) unless `force=True`; `full` changes nothing.
 
         Raises `AuthenticationError` / `PermissionDeniedError` at once on 401/403 (nothing more is sent),
-        `ExportError` with the partial report when `stop_on_error=True` and a batch failed, and
+        `ExportError` with the partial report when `stop_on_error=True` and a batch failed, or when
+        `rows` raised mid-stream (the source's exception is its `cause`; with `state`, what was
+        acknowledged is recorded, so a re-run completes the export), and
         `StateError` when the state file is locked, corrupt or from a newer version.
         """
         source = rows_of(rows)

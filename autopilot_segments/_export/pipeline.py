@@ -1,9 +1,10 @@
 """The pipeline: rows read on the caller's thread, a bounded number of batches in flight on a pool.
 
 Batches go to `ExportRun.process_batch` on worker threads; at most twice `concurrency` are pending,
-so memory stays flat however long the input. After an abort (401/403, a failing input, Ctrl-C) the
-batches that completed meanwhile are still counted and recorded; every other contact gets its one
-outcome (`failed`, "not sent" or "not confirmed").
+so memory stays flat however long the input. A source that fails mid-stream stops the export as a
+batch failing under `stop_on_error` does (`ExportError` with the partial report). After an abort
+(401/403, a bug, Ctrl-C) the batches that completed meanwhile are still counted and recorded; every
+other contact gets its one outcome (`failed`, "not sent" or "not confirmed").
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class Pipeline:
 
         try:
             # Counted here, not from `counter.rows_seen`: a second pass reads items the first one counted.
-            for read, item in enumerate(items, start=1):
+            for read, item in enumerate(self._reading(items), start=1):
                 contact = admit(item)
                 if contact is not None:
                     candidates.append(contact)
@@ -87,7 +88,7 @@ class Pipeline:
                 self._harvest()
             self.emit()
         except BaseException as error:
-            # 401/403, a failing input iterator, a bug, Ctrl-C: nothing more may be sent. Batches that
+            # 401/403, a bug, Ctrl-C: nothing more may be sent. Batches that
             # were acknowledged meanwhile are still counted and recorded, so that a re-run (with state)
             # does not send them again and the partial report keeps them.
             self.run.stop.set()
@@ -102,6 +103,35 @@ class Pipeline:
             executor.shutdown(wait=True, cancel_futures=True)
         for contact in [*batch, *candidates]:  # read but never submitted because the export stopped
             counter.rejected.append(rejection(contact, "failed", NOT_SENT))
+
+    def _reading(self, items: Iterator[MappedRow | Rejection]) -> Iterator[MappedRow | Rejection]:
+        """`items`, until the source fails: then the export stops as `stop_on_error` stops it.
+
+        A source that raises mid-stream (a database connection dropping, a malformed line deep in a
+        file) does not abort like a 401: nothing more is read, the batches already queued are sent and
+        settle, the rows of the batch being filled are not sent, and the export ends with `ExportError`
+        (the partial report, the source's error as its cause). Ctrl-C (not an `Exception`) still goes
+        through as it is.
+        """
+        read = 0
+        while True:
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            except Exception as error:  # anything the source (or the mapping of its rows) raised
+                self.stopped_by = (
+                    f"reading the rows failed after {read:,} rows: {type(error).__name__}: {error}"
+                )
+                self.failure = error
+                # The batches already queued hold rows read before the failure: they are still sent.
+                # The type only: the message may quote the input (personal data stays out of logs).
+                _log.warning(
+                    "export stopped: reading the rows failed after %d rows (%s)", read, type(error).__name__
+                )
+                return
+            read += 1
+            yield item
 
     def _submit(self, executor: ThreadPoolExecutor, batch: Sequence[MappedRow]) -> None:
         if self.before_first_send is not None:
