@@ -187,6 +187,34 @@ def arrow_reader(data: Data) -> tuple[Rows, Rows]:
     return (lambda: rows_of(table)), (lambda: table.to_pylist())
 
 
+def arrow_batch_reader(data: Data) -> tuple[Rows, Rows]:
+    import pyarrow as pa
+
+    table = data.arrow()
+    batches = table.to_batches(max_chunksize=10_000)
+
+    def reader() -> Any:  # one-shot: a new reader per read
+        return pa.RecordBatchReader.from_batches(table.schema, batches)
+
+    def baseline() -> Iterable[Any]:
+        for batch in reader():
+            yield from batch.to_pylist()
+
+    return (lambda: rows_of(reader())), baseline
+
+
+def arrow_dataset_reader(data: Data) -> tuple[Rows, Rows]:
+    import pyarrow.dataset as pads
+
+    dataset = pads.dataset(data.file("segment.parquet", write_parquet))
+
+    def baseline() -> Iterable[Any]:
+        for batch in dataset.to_batches():
+            yield from batch.to_pylist()
+
+    return (lambda: rows_of(dataset)), baseline
+
+
 def duckdb_reader(data: Data) -> tuple[Rows, Rows]:
     import duckdb
 
@@ -227,6 +255,26 @@ def sql_sqlite_reader(data: Data) -> tuple[Rows, Rows]:
     connection = sqlite3.connect(data.file("segment.sqlite", write_sqlite))
     query = "SELECT * FROM segment"
     return (lambda: read_sql(query, connection)), (lambda: fetchall_dicts(connection, query))
+
+
+def cursor_sqlite_reader(data: Data) -> tuple[Rows, Rows]:
+    connection = sqlite3.connect(data.file("segment.sqlite", write_sqlite))
+    query = "SELECT * FROM segment"
+    return (lambda: rows_of(connection.execute(query))), (lambda: fetchall_dicts(connection, query))
+
+
+def sql_alchemy_reader(data: Data) -> tuple[Rows, Rows]:
+    import sqlalchemy
+
+    path = data.file("segment.sqlite", write_sqlite)
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    query = "SELECT * FROM segment"
+
+    def baseline() -> Iterable[Any]:
+        with engine.connect() as connection:
+            yield from (dict(row) for row in connection.execute(sqlalchemy.text(query)).mappings())
+
+    return (lambda: read_sql(query, engine)), baseline
 
 
 def sql_duckdb_reader(data: Data) -> tuple[Rows, Rows]:
@@ -363,8 +411,18 @@ READERS: list[Reader] = [
     Reader("polars", "export(df)", polars_reader, "df.iter_rows(named=True)", "polars"),
     Reader("polars-lazy", "export(scan_parquet(...))", polars_lazy_reader, "collect + iter_rows", "polars"),
     Reader("pyarrow", "export(table)", arrow_reader, "table.to_pylist()", "pyarrow"),
+    Reader("arrow-reader", "export(RecordBatchReader)", arrow_batch_reader, "batch.to_pylist()", "pyarrow"),
+    Reader("dataset", "export(dataset)", arrow_dataset_reader, "to_batches + to_pylist", "pyarrow"),
     Reader("duckdb", "export(relation)", duckdb_reader, "fetchall + dict(zip)", "duckdb"),
+    Reader("cursor", "export(sqlite3 cursor)", cursor_sqlite_reader, "fetchall + dict(zip)"),
     Reader("sql-sqlite", "read_sql(query, sqlite3)", sql_sqlite_reader, "fetchall + dict(zip)"),
+    Reader(
+        "sql-alchemy",
+        "read_sql(query, engine)",
+        sql_alchemy_reader,
+        "connection.execute().mappings()",
+        "sqlalchemy",
+    ),
     Reader("sql-duckdb", "read_sql(query, duckdb)", sql_duckdb_reader, "fetchall + dict(zip)", "duckdb"),
     Reader("cdm", "read_cdm(model.json folder)", cdm_model_reader, "csv.DictReader"),
     Reader("cdm-manifest", "read_cdm(manifest folder)", cdm_manifest_reader, "csv.DictReader"),
