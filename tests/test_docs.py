@@ -266,3 +266,36 @@ def test_the_documented_error_lines_are_the_command_s_own() -> None:
         assert re.fullmatch(pattern, actual), (
             f"{where}: the docs say\n  {expected}\nthe command says\n  {actual}"
         )
+
+
+_VARIABLE_PARTS = [
+    (re.compile(r"http://127\.0\.0\.1:\d+"), "http://127.0.0.1:PORT"),
+    (re.compile(r"contactlist_[0-9A-Fa-f-]+(\.\.\.)?"), "contactlist_ID"),
+    (re.compile(r"in [\d.]+ s, [\d,.]+ rows/s"), "in T s, R rows/s"),
+    (re.compile(r"\S*autopilot-segments-demo-[^/\s]+/"), "TMP/"),
+]
+
+
+def _masked(text: str) -> list[str]:
+    """The lines of a demo transcript with what differs from run to run (port, ids, timings) masked."""
+    for pattern, replacement in _VARIABLE_PARTS:
+        text = pattern.sub(replacement, text)
+    return text.strip().splitlines()
+
+
+def test_the_documented_demo_transcript_is_what_the_demo_prints() -> None:
+    # The counts a reader compares with their own first run (rows, rejections by reason, API calls).
+    page = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    shown = re.search(r"^```console\n\$ autopilot-segments demo\n(.*?)^```", page, re.S | re.M)
+    assert shown is not None, "docs/getting-started.md shows no demo transcript"
+    env = {k: v for k, v in os.environ.items() if k not in ("AUTOPILOT_API_KEY", "AUTOPILOT_BASE_URL")}
+    result = subprocess.run(
+        [sys.executable, "-m", "autopilot_segments", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert _masked(result.stdout) == _masked(shown.group(1))
