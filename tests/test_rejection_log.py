@@ -130,6 +130,43 @@ def test_a_plan_spills_its_over_cap_rows(monkeypatch: pytest.MonkeyPatch) -> Non
     assert [r.email for r in over] == [row["email"] for row in rows[100:]]
 
 
+@pytest.mark.parametrize("stateful", [False, True])
+def test_an_export_spills_its_over_cap_rows_and_other_rejections(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, stateful: bool
+) -> None:
+    # Issue 9, item 16: an export (not only a plan) keeps at most the bound in memory; the rest of its
+    # rejections (invalid rows as well as over-cap ones) go to disk and come back whole, in row order.
+    monkeypatch.setattr(_rejection_log, "IN_MEMORY_REJECTIONS", 40)
+    mapping = FieldMapping(email="email", fields={"FirstName": "first_name"})
+    rows = list(generate_rows(600, seed=5))
+    for i in range(0, 600, 7):
+        rows[i] = {**rows[i], "email": f"not an address {i}"}
+    with Sandbox() as sb:
+        exporter = Exporter(
+            AutopilotClient(sb.api_key, base_url=sb.url, requests_per_second=1000),
+            mapping,
+            max_profiles=150,
+            state=tmp_path / "s.db" if stateful else None,
+        )
+        report = exporter.export(iter(rows), segment="Capped")
+        stored = set(sb.contacts)
+        members = sb.list_members(report.list_id) if report.list_id else set()
+    rejected = list(report.rejected)
+    assert report.exported == 150
+    assert report.rejected.in_memory == 40
+    assert report.rejected.spilled == len(rejected) - 40 > 0
+    assert report.total_rows == 600 == report.exported + len(rejected)
+    assert [r.row for r in rejected] == sorted(r.row for r in rejected)
+    reasons = {r.reason for r in rejected}
+    assert reasons == {"invalid_email", "over_limit"}
+    assert {r.row for r in rejected if r.reason == "invalid_email"} == set(range(1, 601, 7))
+    exported = {rows[i]["email"].lower() for i in range(600) if i + 1 not in {r.row for r in rejected}}
+    assert len(exported) == 150
+    assert stored == exported == members
+    written = report.write_rejections(tmp_path / "rejected.csv").read_text(encoding="utf-8")
+    assert len(written.splitlines()) == 1 + len(rejected)
+
+
 @pytest.mark.parametrize("count", [0, 1, 30])
 def test_write_json_streams_the_same_document_as_to_dict(tmp_path: Path, count: int) -> None:
     # A report of millions of rejections is written without building them all as dicts at once.
