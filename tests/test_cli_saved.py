@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -383,3 +384,62 @@ def test_quiet_prints_one_line_per_segment(
         "silver tier: 4 rows, 4 exported, 0 unchanged, 0 rejected",
         "Some rejected: 2 rows, 1 exported, 0 unchanged, 1 rejected",
     ]
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "by"),
+    [(signal.SIGINT, "interrupted", "Ctrl-C"), (signal.SIGTERM, "terminated", "SIGTERM")],
+)
+def test_json_on_an_interrupted_run_is_the_interrupt_error_object(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, signum: int, code: str, by: str
+) -> None:
+    # The sandbox holds the run's first request (for good): the signal comes while it is in flight.
+    gate = threading.Event()
+    with Sandbox(latency=1.0, sleep=lambda _seconds: gate.wait(60)) as sb:
+        path = write(folder, "slow.toml", f"""\
+            [connections.c]
+            api_key_env = "{KEY_ENV}"
+            base_url = "{sb.url}"
+            requests_per_second = 1000
+            [exports.slow]
+            mapping = {{ email = "email" }}
+            [[exports.slow.segments]]
+            name = "Slow"
+            source = "customers.csv"
+        """)  # fmt: skip
+        env = dict(os.environ, PYTHONPATH=os.getcwd(), **{KEY_ENV: sb.api_key})
+        env.pop("AUTOPILOT_BASE_URL", None)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "autopilot_segments", "run", str(path), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not sb.requests:
+                assert time.monotonic() < deadline, "the run never started"
+                assert process.poll() is None, process.communicate()
+                time.sleep(0.01)
+            assert len(sb.requests) == 1  # the first read, held open
+            process.send_signal(signum)
+            try:
+                out, err = process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:  # the run waits for its held request to settle
+                gate.set()
+                out, err = process.communicate(timeout=60)
+        finally:
+            gate.set()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    expected = ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED
+    assert process.returncode == expected, err
+    document = json.loads(out)
+    assert set(document) == {"error"}, document
+    error = document["error"]
+    assert error["code"] == code
+    assert error["exit_code"] == int(expected)
+    assert f"interrupted by {by}" in error["message"]
+    assert err.strip().splitlines() == [f"autopilot-segments: error: {error['message']}"]
