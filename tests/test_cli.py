@@ -506,3 +506,30 @@ def test_an_export_whose_rows_fail_exits_5_and_keeps_its_report(tmp_path: Path) 
     assert_key_absent(sandbox.api_key, result)
     for written in (report_path, rejections_path):
         assert sandbox.api_key not in written.read_text(encoding="utf-8")
+
+
+def test_the_base_url_comes_from_the_flag_else_the_environment(sandbox: Sandbox, tmp_path: Path) -> None:
+    # argument > AUTOPILOT_BASE_URL > default, as for AutopilotClient(): the README's commands can be
+    # pointed at a sandbox without editing anything.
+    source = write_csv(tmp_path / "one.csv", [{"email": "ada@example.com"}])
+    export = ("export", str(source), "--segment", "Base URL", "--email-column", "email", "--no-progress")
+    nowhere = "http://127.0.0.1:9/v1"  # nothing listens there
+    env = {**command_env(sandbox.api_key), "AUTOPILOT_BASE_URL": sandbox.url}
+    from_environment = subprocess.run(
+        [sys.executable, "-m", "autopilot_segments", *export],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert from_environment.returncode == 0, from_environment.stderr
+    env["AUTOPILOT_BASE_URL"] = nowhere
+    from_flag = subprocess.run(
+        [sys.executable, "-m", "autopilot_segments", *export, "--base-url", sandbox.url],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert from_flag.returncode == 0, from_flag.stderr
+    assert [title for _id, title in sandbox.lists].count("Base URL") == 1
+    unreachable = subprocess.run(
+        [sys.executable, "-m", "autopilot_segments", "ping", "--max-retries", "0", "--timeout", "2"],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert unreachable.returncode == 5
+    assert "127.0.0.1:9" in unreachable.stderr  # the environment's URL was the one tried
