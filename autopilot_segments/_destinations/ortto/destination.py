@@ -468,6 +468,12 @@ def _by_body_size(
 ) -> Iterator[list[tuple[int, dict[str, Any]]]]:
     """The people in order, in chunks whose merge body stays under `limit` (Ortto's 2 MB): one chunk,
     nearly always. Each person is weighed as its JSON with spaces (the client sends it without)."""
+    if not people:
+        return
+    whole = len(json.dumps([p for _, p in people], ensure_ascii=False).encode())
+    if whole + _ENVELOPE_BYTES <= limit:  # nearly always: one serialisation of the batch tells
+        yield people
+        return
     chunk: list[tuple[int, dict[str, Any]]] = []
     size = _ENVELOPE_BYTES
     for item in people:
