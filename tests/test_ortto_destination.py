@@ -436,3 +436,16 @@ def test_an_export_whose_mapping_does_not_fit_ortto_stops_before_writing(sb: Ort
     assert "nothing was written" in message
     assert "keeps the type" not in message  # Autopilot's advice, not Ortto's
     assert merge_bodies(sb) == []
+
+
+def test_a_plan_that_checks_the_account_names_what_ortto_lacks_and_writes_nothing(sb: OrttoSandbox) -> None:
+    from autopilot_segments import Exporter
+
+    mapping = FieldMapping(email="email", custom=[CustomField("Tier", "integer", source="tier")])
+    plan = Exporter(client_for(sb), mapping).plan(
+        [{"email": "ann@example.com", "tier": "1"}], segment="VIP", check_account=True
+    )
+    assert plan.dry_run
+    assert plan.exported == 1
+    assert "Ortto has no custom field named 'Tier'" in plan.list_note
+    assert [r.path for r in sb.requests] == ["/person/custom-field/get"]
