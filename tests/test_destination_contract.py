@@ -97,6 +97,7 @@ ORTTO_MODES: list[tuple[dict[str, Any], dict[str, Any]]] = [
     ({"async_answer": "people"}, {"asynchronous": True}),
     ({"skipped_status": "omitted"}, {"merge_strategy": 3}),
     ({"skipped_status": "ignored"}, {"merge_strategy": 3}),
+    ({"skipped_status": "skipped"}, {"merge_strategy": 3}),
 ]
 AUTOPILOT_MODES: list[tuple[dict[str, Any], dict[str, Any]]] = [
     ({}, {}),
