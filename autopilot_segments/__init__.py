@@ -7,7 +7,6 @@ import logging
 from ._client import AutopilotClient
 from ._destinations.ortto.client import OrttoClient
 from ._destinations.ortto.destination import OrttoDestination
-from ._emails import EmailError, normalize_email
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -28,8 +27,9 @@ from ._errors import (
     StateError,
 )
 from ._export import Exporter
-from ._fields import STANDARD_FIELDS, CustomField
-from ._mapping import FieldMapping, MappedContact
+from ._mapping.emails import EmailError, normalize_email
+from ._mapping.fields import STANDARD_FIELDS, CustomField
+from ._mapping.mapping import FieldMapping, MappedContact
 from ._models import (
     BulkUpsertResult,
     ClientStats,

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from autopilot_segments._dates import date_converter
+from autopilot_segments._mapping.dates import date_converter
 from autopilot_segments.sources import read_cdm
 
 COLUMNS = ["email", "first", "last", "company", "city", "country", "points", "score", "vip", "joined"]

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autopilot_segments import ConfigurationError, CustomField, FieldMapping, MappedContact, Rejection
-from autopilot_segments._dates import NAMED_DATE_FORMATS
+from autopilot_segments._mapping.dates import NAMED_DATE_FORMATS
 
 
 def mapped(value: Any, *formats: str, default: Any = None) -> MappedContact | Rejection:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autopilot_segments import CustomField, FieldMapping, MappedContact, Rejection
-from autopilot_segments._fields import custom_field_name_problem, parse_custom_field_key
+from autopilot_segments._mapping.fields import custom_field_name_problem, parse_custom_field_key
 from autopilot_segments.sandbox import Sandbox
 
 MAPPING = FieldMapping(

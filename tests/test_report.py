@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from autopilot_segments import REJECTION_REASONS, ConfigurationError, ExportReport, Rejection
 from autopilot_segments._client import AutopilotClient
 from autopilot_segments._export import Exporter
-from autopilot_segments._mapping import FieldMapping
+from autopilot_segments._mapping.mapping import FieldMapping
 from autopilot_segments._rejection_log import RejectionLog
 from autopilot_segments.sandbox import Sandbox
 

@@ -9,7 +9,7 @@ import attrs
 
 from .._destinations.autopilot.preflight import check_custom_fields
 from .._errors import ConfigurationError
-from .._mapping import FieldMapping
+from .._mapping.mapping import FieldMapping
 from .._models import CustomFieldDefinition
 from ._result import CheckResult
 from ._rows import open_rows

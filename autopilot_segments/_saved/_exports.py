@@ -12,7 +12,7 @@ import attrs
 from .._client import AutopilotClient
 from .._destinations.ortto.destination import OrttoDestination
 from .._errors import AutopilotError, ConfigurationError
-from .._mapping import FieldMapping
+from .._mapping.mapping import FieldMapping
 from .._progress import ProgressCallback
 from ._check import check_export
 from ._lock import lock_path_for

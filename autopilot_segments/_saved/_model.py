@@ -10,7 +10,7 @@ from typing import Literal
 import attrs
 
 from .._errors import ConfigurationError
-from .._mapping import FieldMapping
+from .._mapping.mapping import FieldMapping
 
 __all__ = ["Connection", "Database", "SegmentSpec"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from .._errors import ConfigurationError
-from .._mapping import FieldMapping
+from .._mapping.mapping import FieldMapping
 from .._toml import read_toml
 from ._model import Connection, Database, ExportSettings, SegmentSpec
 

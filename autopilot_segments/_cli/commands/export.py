@@ -16,7 +16,7 @@ from ..._errors import (
 )
 
 if TYPE_CHECKING:
-    from ..._mapping import FieldMapping
+    from ..._mapping.mapping import FieldMapping
     from ..._report import ExportReport
 
 from ..._destinations.ortto.client import OrttoClient

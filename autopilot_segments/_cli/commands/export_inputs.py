@@ -22,7 +22,7 @@ from ..._errors import (
 from ...sources import SourceError
 
 if TYPE_CHECKING:
-    from ..._mapping import FieldMapping
+    from ..._mapping.mapping import FieldMapping
 
 from ..exit_codes import _UsageError
 from .export_sql import _SqlSource
@@ -35,8 +35,8 @@ _SHOWN_COLUMNS = 30
 
 
 def _mapping_from_args(args: argparse.Namespace) -> FieldMapping:
-    from ..._fields import CustomField
-    from ..._mapping import FieldMapping
+    from ..._mapping.fields import CustomField
+    from ..._mapping.mapping import FieldMapping
 
     from_flags = args.email_column is not None or args.field or args.custom
     if args.mapping and from_flags:
@@ -93,7 +93,7 @@ def _parse_custom(spec: str) -> tuple[str, str, str | None, tuple[str, ...]]:
 
 def _load_mapping(path: Path) -> FieldMapping:
     """A `--mapping` file: TOML for `*.toml`, JSON otherwise (both hold the `FieldMapping.from_dict` form)."""
-    from ..._mapping import FieldMapping
+    from ..._mapping.mapping import FieldMapping
     from ..._toml import read_toml
 
     if path.suffix.lower() == ".toml":

@@ -34,7 +34,7 @@ from ..._errors import (
     ConfigurationError,
     PermissionDeniedError,
 )
-from ..._fields import CustomField, parse_custom_field_key
+from ..._mapping.fields import CustomField, parse_custom_field_key
 from ..base import (
     Acknowledgement,
     CallStats,

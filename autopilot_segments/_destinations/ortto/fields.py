@@ -17,7 +17,7 @@ from typing import Any, Final
 import attrs
 
 from ..._errors import ConfigurationError
-from ..._fields import CustomField, parse_custom_field_key
+from ..._mapping.fields import CustomField, parse_custom_field_key
 from .models import OrttoCustomField
 
 __all__ = ["CREATE_TYPES", "STANDARD_TO_ORTTO", "OrttoFields"]

@@ -13,7 +13,10 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from ._coerce import (
+from .._errors import ConfigurationError
+from .._rejections import Rejection, RejectionReason
+from ..sources import rows_of
+from .coerce import (
     OMIT,
     Converter,
     ValueProblem,
@@ -23,20 +26,17 @@ from ._coerce import (
     short,
     text_converter,
 )
-from ._dates import date_converter, date_format_problems
-from ._dedupe import RowsByEmail
-from ._emails import EmailError, fast_normalize_email, normalize_email
-from ._errors import ConfigurationError
-from ._fields import (
+from .dates import date_converter, date_format_problems
+from .dedupe import RowsByEmail
+from .emails import EmailError, fast_normalize_email, normalize_email
+from .fields import (
     CUSTOM_FIELD_TYPES,
     STANDARD_FIELDS,
     CustomField,
     closest_standard_field,
     custom_field_name_problem,
 )
-from ._infer import infer_columns
-from ._rejections import Rejection, RejectionReason
-from .sources import rows_of
+from .infer import infer_columns
 
 __all__ = ["FieldMapping", "MappedContact"]
 

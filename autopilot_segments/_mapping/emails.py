@@ -21,7 +21,7 @@ import re
 from encodings import idna as idna2003
 from typing import Final
 
-from ._errors import AutopilotError
+from .._errors import AutopilotError
 
 __all__ = ["EmailError", "normalize_email"]
 

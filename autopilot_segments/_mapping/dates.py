@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Final
 
-from ._coerce import OMIT, Converter, ValueProblem, _iso_utc, _parse_iso, _unwrap, short
+from .coerce import OMIT, Converter, ValueProblem, _iso_utc, _parse_iso, _unwrap, short
 
 __all__ = ["NAMED_DATE_FORMATS", "PLACEHOLDER_DATES", "date_converter", "date_format_problems"]
 
