@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import logging
 
-from ._client import AutopilotClient
+from ._client_stats import ClientStats
+from ._destinations.autopilot.client import AutopilotClient
+from ._destinations.autopilot.fields import STANDARD_FIELDS
+from ._destinations.autopilot.models import (
+    BulkUpsertResult,
+    Contact,
+    ContactList,
+    CustomFieldDefinition,
+    CustomFieldValue,
+    Hook,
+    SmartSegment,
+    Trigger,
+)
 from ._destinations.ortto.client import OrttoClient
 from ._destinations.ortto.destination import OrttoDestination
 from ._errors import (
@@ -28,19 +40,8 @@ from ._errors import (
 )
 from ._export import Exporter
 from ._mapping.emails import EmailError, normalize_email
-from ._mapping.fields import STANDARD_FIELDS, CustomField
+from ._mapping.fields import CustomField
 from ._mapping.mapping import FieldMapping, MappedContact
-from ._models import (
-    BulkUpsertResult,
-    ClientStats,
-    Contact,
-    ContactList,
-    CustomFieldDefinition,
-    CustomFieldValue,
-    Hook,
-    SmartSegment,
-    Trigger,
-)
 from ._progress import Progress
 from ._ratelimit import RateLimiter
 from ._rejections import REJECTION_REASONS, Rejection, RejectionReason

@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 import requests
 from typing_extensions import Self
 
+from ._client_stats import ClientStats
 from ._errors import APIConnectionError, APIError, ConfigurationError, api_error_class
 from ._json_body import encode_json
 from ._log_redaction import install_log_redaction
-from ._models import ClientStats
 from ._ratelimit import RateLimiter
 from ._retry_policy import RetryPolicy
 from ._transport import (

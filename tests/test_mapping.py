@@ -20,8 +20,8 @@ from autopilot_segments import (
     MappedContact,
     Rejection,
 )
+from autopilot_segments._destinations.autopilot.fields import closest_standard_field
 from autopilot_segments._mapping.dedupe import RowsByEmail
-from autopilot_segments._mapping.fields import closest_standard_field
 
 
 def contact(mapping: FieldMapping, row: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from autopilot_segments import (
     SmartSegment,
     Trigger,
 )
-from autopilot_segments._models import STANDARD_FIELDS
+from autopilot_segments._destinations.autopilot.models import STANDARD_FIELDS
 
 WIRE_NAMES = [
     "Email", "Twitter", "FirstName", "LastName", "Salutation", "Company", "NumberOfEmployees", "Title",

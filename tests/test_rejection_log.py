@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autopilot_segments import REJECTION_REASONS, ExportReport, Rejection, _rejection_log
-from autopilot_segments._client import AutopilotClient
+from autopilot_segments._destinations.autopilot.client import AutopilotClient
 from autopilot_segments._export import Exporter
 from autopilot_segments._mapping.mapping import FieldMapping
 from autopilot_segments._rejection_log import RejectionLog

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autopilot_segments import REJECTION_REASONS, ConfigurationError, ExportReport, Rejection
-from autopilot_segments._client import AutopilotClient
+from autopilot_segments._destinations.autopilot.client import AutopilotClient
 from autopilot_segments._export import Exporter
 from autopilot_segments._mapping.mapping import FieldMapping
 from autopilot_segments._rejection_log import RejectionLog

@@ -12,7 +12,7 @@ from .._errors import (
 )
 
 if TYPE_CHECKING:
-    from .._client import AutopilotClient
+    from .._destinations.autopilot.client import AutopilotClient
     from .._destinations.ortto.client import OrttoClient
 
 from .console import KEY_ENV as KEY_ENV  # defined with the redactor that hides its value
@@ -99,7 +99,7 @@ def _make_client(
         )
     if region:
         raise ConfigurationError("--region is Ortto's: it needs --destination ortto")
-    from .._client import AutopilotClient
+    from .._destinations.autopilot.client import AutopilotClient
 
     return AutopilotClient(
         key,

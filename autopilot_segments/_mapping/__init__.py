@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from .emails import EmailError, normalize_email
-from .fields import STANDARD_FIELDS, CustomField
+from .fields import CustomField
 from .mapping import FieldMapping, MappedContact
 
-__all__ = ["STANDARD_FIELDS", "CustomField", "EmailError", "FieldMapping", "MappedContact", "normalize_email"]
+__all__ = ["CustomField", "EmailError", "FieldMapping", "MappedContact", "normalize_email"]

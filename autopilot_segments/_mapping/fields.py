@@ -1,4 +1,4 @@
-"""Autopilot's contact fields: the standard field names and declared custom fields.
+"""Declared custom fields: `CustomField`, and the `"<type>--<Name>"` key it travels under.
 
 Custom fields travel as `"custom": {"<type>--<Name with each space replaced by -->": value}`. A name only
 works if it survives that encoding both ways, so `CustomField` names are checked for it (by `FieldMapping`,
@@ -7,7 +7,6 @@ which lists every configuration problem at once).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import Any, Final, Literal, get_args
 
@@ -15,76 +14,16 @@ import attrs
 
 __all__ = [
     "CUSTOM_FIELD_TYPES",
-    "STANDARD_FIELDS",
     "CustomField",
     "CustomFieldType",
-    "closest_standard_field",
     "custom_field_name_problem",
     "parse_custom_field_key",
 ]
-
-STANDARD_FIELDS: Final[tuple[str, ...]] = (
-    "Email", "Twitter", "FirstName", "LastName", "Salutation", "Company", "NumberOfEmployees", "Title",
-    "Industry", "Phone", "MobilePhone", "Fax", "Website", "MailingStreet", "MailingCity", "MailingState",
-    "MailingPostalCode", "MailingCountry", "owner_name", "LeadSource", "Status", "LinkedIn",
-)  # fmt: skip
-"""Autopilot's standard contact fields, spelled exactly as the API wants them. All are sent as strings."""
 
 CustomFieldType = Literal["string", "integer", "float", "date", "boolean"]
 CUSTOM_FIELD_TYPES: Final[tuple[str, ...]] = get_args(CustomFieldType)
 
 _SEPARATOR: Final = "--"
-
-
-# What people call the standard fields, compared without case, spaces, '_' or '-' ("zip_code", "Zip Code").
-_COMMON_NAMES: Final[dict[str, tuple[str, ...]]] = {
-    "FirstName": ("first", "givenname", "forename"),
-    "LastName": ("last", "surname", "familyname"),
-    "Company": ("companyname", "organization", "organisation", "employer", "account", "business"),
-    "NumberOfEmployees": ("employees", "employeecount", "companysize", "headcount"),
-    "Title": ("jobtitle", "position", "role", "job"),
-    "Phone": ("telephone", "tel", "phonenumber", "workphone", "officephone", "landline"),
-    "MobilePhone": ("mobile", "cell", "cellphone", "mobilenumber", "cellular", "handy"),
-    "Website": ("url", "web", "site", "homepage", "websiteurl"),
-    "MailingStreet": ("street", "address", "address1", "addressline1", "streetaddress"),
-    "MailingCity": ("city", "town", "locality"),
-    "MailingState": ("state", "province", "region", "county", "stateprovince"),
-    "MailingPostalCode": ("zip", "zipcode", "postcode", "postalcode", "plz"),
-    "MailingCountry": ("country", "countryname", "nation"),
-    "owner_name": ("owner", "accountowner", "contactowner"),
-    "LeadSource": ("source", "leadorigin", "origin"),
-    "LinkedIn": ("linkedinurl", "linkedinprofile"),
-    "Twitter": ("twitterhandle", "twitterurl"),
-    "Salutation": ("prefix", "honorific"),
-    "Industry": ("sector", "vertical"),
-    "Email": ("mail", "emailaddress", "email1"),
-}
-_BY_COMMON_NAME: Final[dict[str, str]] = {
-    alias: field for field, aliases in _COMMON_NAMES.items() for alias in aliases
-}
-
-
-def _squashed(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
-
-
-def closest_standard_field(name: str) -> str | None:
-    """The standard field `name` most likely means, or None.
-
-    Knows misspellings ("FirstNme" -> "FirstName") and the common names of the standard fields
-    ("City" -> "MailingCity", "Zip" -> "MailingPostalCode", "Mobile" -> "MobilePhone").
-    """
-    by_lower = {field.lower(): field for field in STANDARD_FIELDS}
-    if name.lower() in by_lower:
-        return by_lower[name.lower()]
-    squashed = _squashed(name)
-    by_squashed = {_squashed(field): field for field in STANDARD_FIELDS}
-    if squashed in by_squashed:
-        return by_squashed[squashed]
-    if squashed in _BY_COMMON_NAME:
-        return _BY_COMMON_NAME[squashed]
-    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
-    return by_lower[close[0]] if close else None
 
 
 def custom_field_name_problem(name: object) -> str | None:

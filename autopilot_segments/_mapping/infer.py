@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from .fields import STANDARD_FIELDS
+from .._destinations.autopilot.fields import STANDARD_FIELDS
 
 __all__ = ["canonical_column", "infer_columns"]
 

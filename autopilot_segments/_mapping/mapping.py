@@ -13,6 +13,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from .._destinations.autopilot.fields import STANDARD_FIELDS, closest_standard_field
 from .._errors import ConfigurationError
 from .._rejections import Rejection, RejectionReason
 from ..sources import rows_of
@@ -29,13 +30,7 @@ from .coerce import (
 from .dates import date_converter, date_format_problems
 from .dedupe import RowsByEmail
 from .emails import EmailError, fast_normalize_email, normalize_email
-from .fields import (
-    CUSTOM_FIELD_TYPES,
-    STANDARD_FIELDS,
-    CustomField,
-    closest_standard_field,
-    custom_field_name_problem,
-)
+from .fields import CUSTOM_FIELD_TYPES, CustomField, custom_field_name_problem
 from .infer import infer_columns
 
 __all__ = ["FieldMapping", "MappedContact"]

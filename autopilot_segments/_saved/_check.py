@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from .._destinations.autopilot.models import CustomFieldDefinition
 from .._destinations.autopilot.preflight import check_custom_fields
 from .._errors import ConfigurationError
 from .._mapping.mapping import FieldMapping
-from .._models import CustomFieldDefinition
 from ._result import CheckResult
 from ._rows import open_rows
 

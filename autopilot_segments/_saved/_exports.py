@@ -9,7 +9,7 @@ from pathlib import Path
 
 import attrs
 
-from .._client import AutopilotClient
+from .._destinations.autopilot.client import AutopilotClient
 from .._destinations.ortto.destination import OrttoDestination
 from .._errors import AutopilotError, ConfigurationError
 from .._mapping.mapping import FieldMapping

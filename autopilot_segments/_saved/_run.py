@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._client import AutopilotClient
+from .._destinations.autopilot.client import AutopilotClient
 from .._destinations.ortto.client import OrttoClient
 from .._errors import AuthenticationError, ConfigurationError, PermissionDeniedError
 from .._export import Exporter
@@ -61,7 +61,7 @@ def make_client(
 def _env_base_url(ortto: bool = False) -> bool:
     import os
 
-    from .._client import BASE_URL_ENV
+    from .._destinations.autopilot.client import BASE_URL_ENV
     from .._destinations.ortto.client import BASE_URL_ENV as ORTTO_BASE_URL_ENV
 
     return bool(os.environ.get(ORTTO_BASE_URL_ENV if ortto else BASE_URL_ENV, "").strip())

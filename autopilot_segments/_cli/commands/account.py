@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     pass
 
-from ..._client import AutopilotClient
+from ..._destinations.autopilot.client import AutopilotClient
 from ..._errors import ConfigurationError
 from ..connect import _make_client
 from ..console import _Console

@@ -13,12 +13,11 @@ from typing import Any, Final
 
 import attrs
 
-from ._errors import ConfigurationError
+from ..._errors import ConfigurationError
 
 __all__ = [
     "STANDARD_FIELDS",
     "BulkUpsertResult",
-    "ClientStats",
     "Contact",
     "ContactList",
     "CustomFieldDefinition",
@@ -350,12 +349,3 @@ class BulkUpsertResult:
                 seen.add(email)
                 missing.append(email)
         return cls(contact_ids=[str(i) for i in raw_ids], email_contact_map=email_map, missing=missing)
-
-
-@attrs.frozen(kw_only=True)
-class ClientStats:
-    """Running totals of one client: request starts (retries included), retries, and 429 answers."""
-
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0

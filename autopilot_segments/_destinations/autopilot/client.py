@@ -17,9 +17,9 @@ from urllib.parse import quote
 
 import requests
 
-from ._api_client import APIClientBase, as_array, as_object, resolve_base_url
-from ._errors import APIError, AuthenticationError, ConfigurationError
-from ._models import (
+from ..._api_client import APIClientBase, as_array, as_object, resolve_base_url
+from ..._errors import APIError, AuthenticationError, ConfigurationError
+from .models import (
     BulkUpsertResult,
     Contact,
     ContactList,
