@@ -15,9 +15,14 @@ from hypothesis import strategies as st
 
 import autopilot_segments.sandbox as sandbox_pkg
 from autopilot_segments.sandbox import Sandbox, sandbox_fixture
+from autopilot_segments.sandbox._autopilot.store import (
+    BadBookmark,
+    OrderedIndex,
+    decode_bookmark,
+    encode_bookmark,
+)
+from autopilot_segments.sandbox._autopilot.validation import custom_field_name, email_problem
 from autopilot_segments.sandbox._ratelimit import TokenBucket
-from autopilot_segments.sandbox._store import BadBookmark, OrderedIndex, decode_bookmark, encode_bookmark
-from autopilot_segments.sandbox._validation import custom_field_name, email_problem
 
 TIMEOUT = 5.0
 

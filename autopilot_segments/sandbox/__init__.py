@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._autopilot.sandbox import Sandbox
+from ._autopilot.settings import Settings
 from ._faults import FAULT_KINDS, FaultPlan
 from ._ortto.sandbox import OrttoSandbox
 from ._ortto.settings import OrttoSettings
 from ._recording import RecordedRequest
-from ._sandbox import Sandbox
-from ._settings import Settings
 
 __all__ = [
     "FAULT_KINDS",

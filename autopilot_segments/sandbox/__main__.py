@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._autopilot.sandbox import Sandbox
 from ._ortto.sandbox import OrttoSandbox
-from ._sandbox import Sandbox
 from ._serving import (
     create_key_file,
     ortto_sandbox_from_arguments,

@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 import pytest
 
+from ._autopilot.sandbox import Sandbox
 from ._ortto.sandbox import OrttoSandbox
-from ._sandbox import Sandbox
 
 __all__ = ["autopilot_sandbox", "ortto_sandbox", "sandbox_fixture"]
 

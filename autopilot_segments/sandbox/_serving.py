@@ -12,9 +12,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
+from ._autopilot.sandbox import Sandbox
 from ._faults import FaultPlan
 from ._ortto.sandbox import OrttoSandbox
-from ._sandbox import Sandbox
 
 __all__ = [
     "create_key_file",

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._validation import ValidContact
+from .validation import ValidContact
 
 __all__ = ["PAGE_SIZE", "BadBookmark", "ContactRecord", "OrderedIndex", "Store"]
 

@@ -14,13 +14,13 @@ from urllib.parse import unquote
 
 import attrs
 
-from ._faults import FaultSchedule, delay_seconds
-from ._ratelimit import TokenBucket
-from ._recording import RequestLog
-from ._reply import Reply
-from ._settings import Settings
-from ._store import BadBookmark, Collection, ContactRecord, Store
-from ._validation import HOOK_EVENTS, ValidContact, validate_contact
+from .._faults import FaultSchedule, delay_seconds
+from .._ratelimit import TokenBucket
+from .._recording import RequestLog
+from .._reply import Reply
+from .settings import Settings
+from .store import BadBookmark, Collection, ContactRecord, Store
+from .validation import HOOK_EVENTS, ValidContact, validate_contact
 
 __all__ = ["Reply", "SandboxApp"]
 

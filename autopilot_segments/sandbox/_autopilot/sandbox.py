@@ -13,11 +13,11 @@ from typing import Any
 
 import attrs
 
-from ._app import SandboxApp
-from ._faults import FaultPlan
-from ._recording import RecordedRequest, busiest_window
-from ._server import SandboxHTTPServer
-from ._settings import (
+from .._faults import FaultPlan
+from .._recording import RecordedRequest, busiest_window
+from .._server import SandboxHTTPServer
+from .app import SandboxApp
+from .settings import (
     BulkAnswer,
     BulkInvalid,
     BulkList,
@@ -27,7 +27,7 @@ from ._settings import (
     HookStyle,
     Settings,
 )
-from ._validation import CUSTOM_TYPES
+from .validation import CUSTOM_TYPES
 
 __all__ = ["Sandbox"]
 

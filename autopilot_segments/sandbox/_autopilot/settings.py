@@ -7,7 +7,7 @@ from typing import Any, Literal, get_args
 
 import attrs
 
-from ._faults import FaultPlan
+from .._faults import FaultPlan
 
 __all__ = [
     "BulkAnswer",
