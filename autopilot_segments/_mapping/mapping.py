@@ -13,24 +13,14 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from .._destinations.autopilot.fields import STANDARD_FIELDS, closest_standard_field
+from .._destinations.autopilot.fields import STANDARD_FIELDS
 from .._errors import ConfigurationError
-from .._rejections import Rejection, RejectionReason
+from .._rejections import Rejection
 from ..sources import rows_of
-from .coerce import (
-    OMIT,
-    Converter,
-    ValueProblem,
-    boolean_converter,
-    float_converter,
-    integer_converter,
-    short,
-    text_converter,
-)
-from .dates import date_converter, date_format_problems
+from .checks import configuration_problems
+from .compiled import MappedContact, compile_mapping, row_mapper
 from .dedupe import RowsByEmail
-from .emails import EmailError, fast_normalize_email, normalize_email
-from .fields import CUSTOM_FIELD_TYPES, CustomField, custom_field_name_problem
+from .fields import CustomField
 from .infer import infer_columns
 
 __all__ = ["FieldMapping", "MappedContact"]
@@ -55,64 +45,6 @@ _CUSTOM_KEYS: Final = ("name", "type", "source", "default", "formats")
 _SHOWN_COLUMNS: Final = 30
 
 
-@attrs.frozen
-class MappedContact:
-    """A row that maps to a valid contact: `payload` is the bulk-ready Autopilot contact (with "Email")."""
-
-    row: int
-    email: str
-    payload: dict[str, Any]
-
-
-@attrs.frozen
-class _Problem:
-    reason: RejectionReason
-    column: str | None
-    message: str
-
-
-# One compiled field: (source column, key in the payload or in "custom", converter).
-_Step = tuple[str, str, Converter]
-
-
-def _with_transform(convert: Converter, transform: Callable[[Any], Any]) -> Converter:
-    name = getattr(transform, "__name__", type(transform).__name__)
-
-    def step(value: Any) -> Any:
-        try:
-            value = transform(value)
-        except Exception as exc:
-            raise ValueProblem(
-                f"the transform {name} failed on {short(value)} ({type(exc).__name__}: {short(str(exc))})"
-            ) from None
-        return convert(value)
-
-    return step
-
-
-def _with_default(convert: Converter, default: Any) -> Converter:
-    def step(value: Any) -> Any:
-        result = convert(value)
-        return default if result is OMIT else result
-
-    return step
-
-
-def _blank_when_empty(convert: Converter) -> Converter:
-    def step(value: Any) -> Any:
-        result = convert(value)
-        return "" if result is OMIT else result
-
-    return step
-
-
-def _constant(value: Any) -> Converter:
-    def step(_raw: Any) -> Any:
-        return value
-
-    return step
-
-
 def _as_dict(value: Mapping[str, Any]) -> dict[str, Any]:
     return dict(value)
 
@@ -123,18 +55,6 @@ def _as_transforms(value: Mapping[str, Callable[[Any], Any]]) -> dict[str, Calla
 
 def _as_tuple(value: Iterable[CustomField]) -> tuple[CustomField, ...]:
     return tuple(value)
-
-
-def _base_converter(field_type: str, formats: Sequence[str] = ()) -> Converter:
-    if field_type == "integer":
-        return integer_converter()
-    if field_type == "float":
-        return float_converter()
-    if field_type == "boolean":
-        return boolean_converter()
-    if field_type == "date":
-        return date_converter(formats)
-    return text_converter(max_length=None)
 
 
 @attrs.frozen(kw_only=True, eq=True, hash=False)
@@ -176,10 +96,10 @@ class FieldMapping:
     )
 
     def __attrs_post_init__(self) -> None:
-        problems = _configuration_problems(self)
+        problems = configuration_problems(self)
         if problems:
             raise ConfigurationError(problems)
-        object.__setattr__(self, "_map_one", _row_mapper(_compile(self)))
+        object.__setattr__(self, "_map_one", row_mapper(compile_mapping(self)))
 
     # --- mapping rows -------------------------------------------------------------------------------
 
@@ -419,107 +339,11 @@ class FieldMapping:
         return cls(email=email, fields=guessed, **options)
 
 
-class _EmailProblem(Exception):
-    def __init__(self, problem: _Problem) -> None:
-        super().__init__(problem.message)
-        self.problem = problem
-
-
-@attrs.frozen
-class _Compiled:
-    email_column: str
-    email: Converter
-    standard: tuple[_Step, ...]
-    custom: tuple[_Step, ...]
-
-
-def _unexpected(value: Any, exc: Exception) -> str:
-    return f"{short(value)} could not be converted ({type(exc).__name__}); check the value"
-
-
 def _size_hint(rows: Iterable[object]) -> int:
     try:
         return len(rows)  # type: ignore[arg-type]
     except Exception:
         return 0
-
-
-def _row_mapper(compiled: _Compiled) -> Callable[[Mapping[str, Any], int], MappedContact | Rejection]:
-    """The per-row function: everything it needs is bound in closure cells, the fastest lookups."""
-    email_column = compiled.email_column
-    to_email = compiled.email
-    standard = compiled.standard
-    custom_steps = compiled.custom
-
-    def map_one(row: Mapping[str, Any], row_number: int) -> MappedContact | Rejection:
-        get = row.get
-        problems: list[_Problem] | None = None
-        email: str | None = None
-        try:
-            email = to_email(get(email_column))
-        except _EmailProblem as exc:
-            problems = [exc.problem]
-        except Exception as exc:  # a safety net, as for the other columns
-            message = f"column {email_column!r}: the email {_unexpected(get(email_column), exc)}"
-            problems = [_Problem("invalid_email", email_column, message)]
-        payload: dict[str, Any] = {"Email": email}
-        for column, key, convert in standard:
-            try:
-                value = convert(get(column))
-            except ValueProblem as exc:
-                problems = _add(problems, column, str(exc))
-                continue
-            except Exception as exc:  # a safety net: one odd value must never stop an export
-                problems = _add(problems, column, _unexpected(get(column), exc))
-                continue
-            if value is not OMIT:
-                payload[key] = value
-        if custom_steps:
-            custom: dict[str, Any] = {}
-            for column, key, convert in custom_steps:
-                try:
-                    value = convert(get(column))
-                except ValueProblem as exc:
-                    problems = _add(problems, column, str(exc))
-                    continue
-                except Exception as exc:
-                    problems = _add(problems, column, _unexpected(get(column), exc))
-                    continue
-                if value is not OMIT:
-                    custom[key] = value
-            if custom:
-                payload["custom"] = custom
-        if problems is not None:
-            return _rejection(
-                row_number, email if email is not None else _raw_email(row, email_column), problems
-            )
-        return MappedContact(row_number, email, payload)  # type: ignore[arg-type]
-
-    return map_one
-
-
-def _add(problems: list[_Problem] | None, column: str, what: str) -> list[_Problem]:
-    problem = _Problem("invalid_value", column, f"column {column!r}: {what}")
-    if problems is None:
-        return [problem]
-    problems.append(problem)
-    return problems
-
-
-def _rejection(row: int, email: str | None, problems: list[_Problem]) -> Rejection:
-    first = problems[0]
-    if len(problems) == 1:
-        message = first.message
-    else:
-        message = f"{len(problems)} problems: " + "; ".join(
-            f"({n}) {p.message}" for n, p in enumerate(problems, 1)
-        )
-    return Rejection(row=row, email=email, reason=first.reason, message=message, field=first.column)
-
-
-def _raw_email(row: Mapping[str, Any], column: str) -> str | None:
-    raw = row.get(column)
-    return raw.strip() or None if isinstance(raw, str) else None
 
 
 def _duplicate(row: int, email: str, kept: int, keep: Keep) -> Rejection:
@@ -535,215 +359,7 @@ def _duplicate(row: int, email: str, kept: int, keep: Keep) -> Rejection:
     )
 
 
-_fast_email = fast_normalize_email
-
-
-def _email_converter(mapping: FieldMapping) -> Converter:
-    column = mapping.email
-    lowercase = mapping.lowercase_local_part
-    transform = mapping.transforms.get("Email")
-
-    def missing() -> _EmailProblem:
-        return _EmailProblem(
-            _Problem(
-                "missing_email",
-                column,
-                f"column {column!r}: the email address is missing; fill it in or remove the row",
-            )
-        )
-
-    def invalid(raw: Any, what: str) -> _EmailProblem:
-        return _EmailProblem(
-            _Problem(
-                "invalid_email",
-                column,
-                f"column {column!r}: the email {short(raw)} is not valid: {what}; correct the address",
-            )
-        )
-
-    text = text_converter(max_length=None)
-    fast = _fast_email if lowercase and transform is None else None
-
-    def convert(raw: Any) -> str:
-        if fast is not None and type(raw) is str:
-            email = fast(raw)
-            if email is not None:
-                return email
-        if transform is not None:
-            try:
-                raw = transform(raw)
-            except Exception as exc:
-                raise invalid(raw, f"the transform failed ({type(exc).__name__})") from None
-        if type(raw) is not str:
-            try:
-                as_text = text(raw)
-            except ValueProblem:
-                raise invalid(raw, "it is not text") from None
-            if as_text is OMIT:
-                raise missing()
-            if not isinstance(raw, (str, bytes)):
-                raise invalid(raw, "it is not text")
-            raw = as_text
-        try:
-            return normalize_email(raw, lowercase_local_part=lowercase)
-        except EmailError as exc:
-            if not raw.strip():
-                raise missing() from None
-            raise invalid(raw.strip(), str(exc)) from None
-
-    return convert
-
-
-def _compile(mapping: FieldMapping) -> _Compiled:
-    truncate = mapping.truncate_long_values
-    standard: list[_Step] = []
-    for field, column in mapping.fields.items():
-        convert = text_converter(truncate=truncate)
-        default = mapping.defaults.get(field)
-        if default is not None:
-            convert = _with_default(convert, text_converter(truncate=truncate)(default))
-        elif not mapping.omit_empty:
-            convert = _blank_when_empty(convert)
-        transform = mapping.transforms.get(field)
-        if transform is not None:
-            convert = _with_transform(convert, transform)
-        standard.append((column, field, convert))
-    for field, default in mapping.defaults.items():
-        if field not in mapping.fields and default is not None:
-            # A default without a column: every contact gets the constant.
-            value = text_converter(truncate=truncate)(default)
-            standard.append(("\0no column", field, _constant(value)))
-    if mapping.unsubscribed is not None:
-        standard.append((mapping.unsubscribed, "unsubscribed", boolean_converter()))
-    custom: list[_Step] = []
-    for declared in mapping.custom:
-        convert = _base_converter(declared.type, declared.formats)
-        if declared.default is not None:
-            convert = _with_default(convert, convert(declared.default))
-        elif not mapping.omit_empty and declared.type == "string":
-            convert = _blank_when_empty(convert)
-        transform = declared.transform or mapping.transforms.get(declared.key)
-        if transform is not None:
-            convert = _with_transform(convert, transform)
-        custom.append((declared.column, declared.key, convert))
-    return _Compiled(mapping.email, _email_converter(mapping), tuple(standard), tuple(custom))
-
-
 def _unknown_key_problem(key: object, known: Sequence[str], what: str) -> str:
     close = difflib.get_close_matches(str(key), list(known), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
     return f"unknown {what} {key!r}{hint}"
-
-
-def _configuration_problems(mapping: FieldMapping) -> list[str]:
-    problems: list[str] = []
-    if not isinstance(mapping.email, str) or not mapping.email:
-        problems.append("email must name the source column holding the email address, e.g. email='email'")
-    targets: dict[str, str] = {}  # Autopilot field -> what feeds it, to find two sources for one field
-
-    def claim(target: str, source: str, what: str = "field") -> None:
-        if target in targets:
-            problems.append(
-                f"{source} and {targets[target]} both feed the Autopilot {what} {target!r}; keep one of them"
-            )
-        else:
-            targets[target] = source
-
-    claim("Email", "email=")
-    for field, column in mapping.fields.items():
-        if not isinstance(column, str) or not column:
-            problems.append(f"fields[{field!r}] must name a source column (a non-empty string)")
-        if field == "Email":
-            problems.append("'Email' cannot be in fields; the email column is given with email=<column>")
-            continue
-        if field == "unsubscribed":
-            problems.append(
-                "'unsubscribed' cannot be in fields; use unsubscribed=<column> together with "
-                "allow_resubscribe=True"
-            )
-            continue
-        if field not in STANDARD_FIELDS:
-            suggestion = closest_standard_field(str(field))
-            hint = f"did you mean {suggestion}?" if suggestion else "use a custom field for it"
-            problems.append(f"{field!r} is not an Autopilot standard field; {hint}")
-            continue
-        claim(field, f"fields[{field!r}]")
-    for field in mapping.defaults:
-        if field not in _MAPPABLE_FIELDS:
-            suggestion = closest_standard_field(str(field))
-            hint = f"did you mean {suggestion}? " if suggestion and suggestion != "Email" else ""
-            problems.append(
-                f"defaults[{field!r}]: {hint}defaults are for standard fields; custom fields take default="
-            )
-        else:
-            try:
-                text_converter(truncate=mapping.truncate_long_values)(mapping.defaults[field])
-            except ValueProblem as exc:
-                problems.append(f"defaults[{field!r}] cannot be sent: {exc}")
-    custom_keys = set()
-    declarations: Sequence[object] = mapping.custom
-    for position, declared in enumerate(declarations, 1):
-        if not isinstance(declared, CustomField):
-            problems.append(f"custom[{position}] must be a CustomField, not {type(declared).__name__}")
-            continue
-        label = f"custom field {declared.name!r}"
-        name_problem = custom_field_name_problem(declared.name)
-        if name_problem:
-            problems.append(f"{label}: {name_problem}")
-        if declared.type not in CUSTOM_FIELD_TYPES:
-            close = _closest_type(str(declared.type))
-            hint = f"did you mean {close!r}?" if close else f"use one of {', '.join(CUSTOM_FIELD_TYPES)}"
-            problems.append(f"{label}: unknown type {declared.type!r}; {hint}")
-        if declared.source is not None and (not isinstance(declared.source, str) or not declared.source):
-            problems.append(f"{label}: source must name a column (a non-empty string)")
-        if name_problem is None:
-            claim(declared.name, f"custom field {declared.name!r} ({declared.type})", "custom field")
-            custom_keys.add(declared.key)
-        formats_problems = _formats_problems(declared)
-        problems.extend(f"{label}: {problem}" for problem in formats_problems)
-        if declared.default is not None and declared.type in CUSTOM_FIELD_TYPES and not formats_problems:
-            try:
-                _base_converter(declared.type, declared.formats)(declared.default)
-            except ValueProblem as exc:
-                problems.append(f"{label}: the default cannot be used: {exc}")
-        transform: object = declared.transform
-        if transform is not None and not callable(transform):
-            problems.append(f"{label}: transform must be callable")
-    transforms: Mapping[str, object] = mapping.transforms
-    for target, transform in transforms.items():
-        if target not in STANDARD_FIELDS and target not in custom_keys:
-            problems.append(
-                f"transforms[{target!r}]: transforms are keyed by standard field name, 'Email' or a custom "
-                "field key like 'integer--Loyalty--Points'"
-            )
-        elif not callable(transform):
-            problems.append(f"transforms[{target!r}] must be callable")
-    unsubscribed: object = mapping.unsubscribed
-    if unsubscribed is not None:
-        if not isinstance(unsubscribed, str) or not unsubscribed:
-            problems.append("unsubscribed must name a source column of true/false values")
-        if mapping.allow_resubscribe is not True:
-            problems.append(
-                "unsubscribed is mapped, and a false value in it re-subscribes people who opted out; "
-                "pass allow_resubscribe=True if that is intended, or drop unsubscribed="
-            )
-    if mapping.keep not in _KEEP_CHOICES:
-        problems.append(f"keep must be 'first' or 'last', not {mapping.keep!r}")
-    for option in ("allow_resubscribe", "lowercase_local_part", "omit_empty", "truncate_long_values"):
-        if not isinstance(getattr(mapping, option), bool):
-            problems.append(f"{option} must be true or false")
-    return problems
-
-
-def _formats_problems(declared: CustomField) -> list[str]:
-    formats: object = declared.formats
-    if formats == ():
-        return []
-    if declared.type != "date":
-        return ["formats only apply to date fields"]
-    return date_format_problems(formats)
-
-
-def _closest_type(name: str) -> str | None:
-    close = difflib.get_close_matches(name.lower(), list(CUSTOM_FIELD_TYPES), n=1, cutoff=0.5)
-    return close[0] if close else None
