@@ -103,6 +103,27 @@ def test_the_configured_key_is_never_repeated_even_when_it_does_not_look_like_on
         assert "<redacted>" in result.stderr
 
 
+def test_a_configured_ortto_key_is_never_repeated_either() -> None:
+    secret = "ortto-style-key-0123456789-abcdefghij"
+    env = {name: value for name, value in os.environ.items() if name not in (KEY_ENV, "ORTTO_API_KEY")}
+    env["ORTTO_API_KEY"] = secret
+    results = [
+        subprocess.run(
+            [sys.executable, "-m", "autopilot_segments", *command],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        for command in (("ping", "--apikey", secret), ("ping", "--api-key-file", secret))
+    ]
+    for result in results:
+        assert result.returncode == 2, result.stderr
+        assert secret not in result.stdout + result.stderr
+        assert "<redacted>" in result.stderr
+
+
 def test_ordinary_usage_errors_keep_their_values() -> None:
     # Only what looks like a key is hidden: a mistyped path or number is still shown.
     result = run("export", "s.csv", "--segment", "S", "--email-column", "email", "--rate", "fast")
