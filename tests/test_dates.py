@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-import tomllib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autopilot_segments import ConfigurationError, CustomField, FieldMapping, MappedContact, Rejection
 from autopilot_segments._mapping.dates import NAMED_DATE_FORMATS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (tomli, the test extra's)
+    import tomli as tomllib
 
 
 def mapped(value: Any, *formats: str, default: Any = None) -> MappedContact | Rejection:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import tracemalloc
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -22,6 +23,11 @@ from autopilot_segments import (
 )
 from autopilot_segments._destinations.autopilot.fields import closest_standard_field
 from autopilot_segments._mapping.dedupe import RowsByEmail
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (tomli, the test extra's)
+    import tomli as tomllib
 
 
 def contact(mapping: FieldMapping, row: dict[str, Any]) -> dict[str, Any]:
@@ -642,7 +648,6 @@ def test_to_dict_from_dict_round_trip_through_json() -> None:
 
 
 def test_to_dict_round_trips_through_toml() -> None:
-    tomllib = pytest.importorskip("tomllib")
     mapping = full_mapping()
     data = mapping.to_dict()
     lines = [f'email = "{data["email"]}"', f'keep = "{data["keep"]}"', "allow_resubscribe = true",
