@@ -422,6 +422,9 @@ def test_demo_exports_the_sample_and_says_where_the_rejections_went(tmp_path: Pa
     # purpose, and exits 0 (it did what it set out to do; `set -e` scripts and CI may run it).
     assert human.returncode == 0, human.stderr
     assert "The rejections are on purpose" in human.stdout
+    # ... and says what they illustrate: each kind of bad row the sample holds, and the exit code.
+    assert "missing, invalid and duplicate emails and non-numeric loyalty points" in human.stdout
+    assert "a real export with rejected rows exits 1" in human.stdout
     assert human.stderr == ""  # stderr is not a terminal: no progress display of any kind
     assert "Segment 'VIP customers'" in human.stdout
     assert "3,000 rows:" in human.stdout

@@ -317,3 +317,21 @@ def test_the_progress_bar_on_a_terminal_formats_numbers_like_the_plain_line(tmp_
     assert process.returncode == 1, bar
     assert "rejected=100,000" in bar
     assert "e+" not in bar
+
+
+def test_one_leaver_removed_is_one_leaver(sandbox: Sandbox, tmp_path: Path) -> None:
+    state = str(tmp_path / "state.db")
+    emails = ["ada@example.com", "grace@example.com", "alan@example.com"]
+    source = tmp_path / "segment.csv"
+    export = (
+        "export", str(source), "--segment", "Leavers plural", "--email-column", "email", "--state", state,
+        "--on-leave", "remove", "--base-url", sandbox.url, "--no-progress",
+    )  # fmt: skip
+    source.write_text("email\n" + "\n".join(emails) + "\n", encoding="utf-8")
+    first = run(*export, key=sandbox.api_key)
+    assert first.returncode == 0, first.stderr
+    source.write_text("email\n" + "\n".join(emails[:2]) + "\n", encoding="utf-8")
+    second = run(*export, key=sandbox.api_key)
+    assert second.returncode == 0, second.stderr
+    assert "1 leaver removed from the list" in second.stdout
+    assert "1 leavers" not in second.stdout
