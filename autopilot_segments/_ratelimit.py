@@ -4,11 +4,16 @@ Autopilot counts request *starts* per second per account. The limiter spaces the
 every `interval` seconds, where `interval` is `(1 + margin) / r` and `r` is the configured rate (its
 whole part for rates of one per second or more, so that no one-second window ever holds more than the
 configured number of starts, also for fractional rates). It keeps one number, the earliest start of the
-next request (GCRA's "theoretical arrival time"), set to one interval after the instant the previous
-request really started. Idle time is never saved up, so there are no bursts: the first request starts
-at once, every other one at least one interval after the one before it. Callers take turns, first come,
-first served; only the next in line sleeps, and a caller that wakes up late pushes the ones after it
-back rather than letting two starts come closer than one interval.
+next request (GCRA's "theoretical arrival time"), one interval after the previous start. Idle time is
+never saved up, so there are no bursts: the first request starts at once, the others one interval
+apart. Callers take turns, first come, first served; only the next in line sleeps. A caller that wakes
+up late (threads wait for the interpreter lock) is made up for by the next start, by up to half an
+interval, so lateness does not add up into lost throughput.
+
+What the server counts is when requests arrive, and a thread may be held up between its granted start
+and its bytes leaving. The transport reports each departure (`note_started`); the limiter keeps the
+last `rate` of them and never grants a start less than one second (plus the margin) after the oldest,
+so no one-second window of real departures holds more than `rate` requests.
 
 429s (Autopilot says we were too fast, or just says so at random):
 
@@ -130,11 +135,10 @@ class RateLimiter:
         with self._turns:
             ticket = self._issued
             self._issued += 1
+            queued = ticket != self._serving
             while ticket != self._serving:
                 self._turns.wait()
         try:
-            # This caller is next: wait for its start, then record when it really began, so that a
-            # late wake-up delays the callers after it instead of squeezing them closer together.
             while True:
                 with self._lock:
                     now = self._clock()
@@ -143,8 +147,14 @@ class RateLimiter:
                     if len(self._sent) == self._sent.maxlen:
                         start = max(start, self._sent[0] + self._window)
                     if start <= now:
-                        self._next = now + self._interval()
+                        # A caller that waited (its turn or its start) and woke up late makes up for it:
+                        # the next start stays on the schedule, by up to half an interval. One that found
+                        # the limiter idle starts a fresh schedule: idle time is never saved up.
+                        interval = self._interval()
+                        base = max(start, now - interval / 2) if queued else now
+                        self._next = base + interval
                         return
+                    queued = True
                 self._sleep(start - now)
         finally:
             with self._turns:

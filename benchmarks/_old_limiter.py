@@ -131,3 +131,6 @@ class WindowedRateLimiter:
 
     def __repr__(self) -> str:
         return f"RateLimiter(rate={self._rate!r}, effective_rate={self._effective_rate!r})"
+
+    def note_started(self) -> None:
+        """Not in the old limiter (the transport now reports departures): ignored."""

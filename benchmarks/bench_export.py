@@ -12,6 +12,9 @@ process and against one sandbox per run:
 - a naive sequential bulk loop: `upsert_contacts` of 100 at a time, one after the other;
 - a naive loop of single `POST /contact` calls, capped to a few dozen contacts and extrapolated.
 
+The sandbox runs in a child process (`_remote_sandbox.py`), so that the arrival times it records are not
+delayed by this process's threads; `--in-process` keeps it here.
+
 The floor is 100 contacts x rate per second (every request a full bulk upsert, nothing else). Figures:
 contacts/s end to end (list lookup, create and membership check included) and in steady state (rate of
 bulk request starts as the sandbox saw them x 100), each as a fraction of the floor, plus the 429s seen
@@ -40,7 +43,8 @@ from autopilot_segments import AutopilotClient, CustomField, Exporter, FieldMapp
 from autopilot_segments._synthetic import generate_rows
 from autopilot_segments.sandbox import Sandbox
 
-from _old_limiter import WindowedRateLimiter  # isort: skip (a sibling script module)
+from _old_limiter import WindowedRateLimiter  # isort: skip (sibling script modules)
+from _remote_sandbox import RemoteSandbox  # isort: skip
 
 LATENCY = 0.25
 RUNS = {
@@ -69,18 +73,28 @@ def contacts(n: int, seed: int = 1) -> list[dict[str, Any]]:
     return [item.payload for item in mapping().map_rows(rows(n, seed)) if hasattr(item, "payload")]
 
 
-def client_for(sb: Sandbox, rate: float) -> AutopilotClient:
+IN_PROCESS = False  # --in-process: the sandbox shares this interpreter (its arrival times get noisier)
+
+
+def server(rate: float) -> Any:
+    """A sandbox playing Autopilot at `rate` with LATENCY, in a child process unless --in-process."""
+    if IN_PROCESS:
+        return Sandbox(rate_limit=rate, latency=LATENCY, record_bodies=False)
+    return RemoteSandbox(rate_limit=rate, latency=LATENCY, record_bodies=False)
+
+
+def client_for(sb: Any, rate: float) -> AutopilotClient:
     return AutopilotClient(sb.api_key, base_url=sb.url, requests_per_second=rate)
 
 
-def steady_state(sb: Sandbox, path: str, per_request: int) -> float:
+def steady_state(sb: Any, path: str, per_request: int) -> float:
     starts = sorted(r.at for r in sb.requests if r.method == "POST" and r.path == path and r.status == 200)
     if len(starts) < 2:
         return float("nan")
     return (len(starts) - 1) * per_request / (starts[-1] - starts[0])
 
 
-def too_many(sb: Sandbox) -> int:
+def too_many(sb: Any) -> int:
     return sum(1 for r in sb.requests if r.status == 429)
 
 
@@ -92,7 +106,7 @@ def use_windowed_limiter(client: AutopilotClient, rate: float) -> None:
 
 
 def run_exporter(rate: float, n: int, concurrency: int | None, *, windowed: bool = False) -> dict[str, Any]:
-    with Sandbox(rate_limit=rate, latency=LATENCY, record_bodies=False) as sb:
+    with server(rate) as sb:
         client = client_for(sb, rate)
         if windowed:
             use_windowed_limiter(client, rate)
@@ -116,7 +130,7 @@ def run_exporter(rate: float, n: int, concurrency: int | None, *, windowed: bool
 
 def run_naive_bulk(rate: float, n: int) -> dict[str, Any]:
     payloads = contacts(n)
-    with Sandbox(rate_limit=rate, latency=LATENCY, record_bodies=False) as sb:
+    with server(rate) as sb:
         client = client_for(sb, rate)
         list_id = client.create_list("Benchmark")
         started = time.perf_counter()
@@ -137,7 +151,7 @@ def run_naive_bulk(rate: float, n: int) -> dict[str, Any]:
 
 def run_naive_single(rate: float, n: int) -> dict[str, Any]:
     payloads = contacts(n)
-    with Sandbox(rate_limit=rate, latency=LATENCY, record_bodies=False) as sb:
+    with server(rate) as sb:
         client = client_for(sb, rate)
         list_id = client.create_list("Benchmark")
         started = time.perf_counter()
@@ -215,9 +229,14 @@ def main() -> None:
     parser.add_argument("--only-memory", action="store_true", help="skip the throughput runs")
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory runs")
     parser.add_argument(
+        "--in-process", action="store_true", help="run the sandbox in this process (default: a child process)"
+    )
+    parser.add_argument(
         "--runs", nargs="+", default=list(RUNS), choices=list(RUNS), help="which throughput runs to make"
     )
     args = parser.parse_args()
+    global IN_PROCESS
+    IN_PROCESS = args.in_process
     if args.memory_child is not None:
         memory_child(args.memory_child, args.memory_cap or None)
         return

@@ -343,9 +343,10 @@ def test_a_wrong_key_aborts_before_anything_is_written() -> None:
         client = AutopilotClient("0" * 32, base_url=sb.url, requests_per_second=10_000.0)
         with pytest.raises(AuthenticationError):
             Exporter(client, make_mapping()).export(rows(10), segment=SEGMENT)
-        # The first call (the custom-field preflight, a read) is answered 401: nothing else is sent.
-        first = ("GET", "/contacts/custom_fields", 401)
-        assert [(r.method, r.path, r.status) for r in sb.requests] == [first]
+        # The first calls (the custom-field preflight and the list look-up, two reads made side by
+        # side) are answered 401: nothing else is sent.
+        reads = [("GET", "/contacts/custom_fields", 401), ("GET", "/lists", 401)]
+        assert sorted((r.method, r.path, r.status) for r in sb.requests) == reads
         assert sb.lists == []
 
 

@@ -85,3 +85,20 @@ def test_random_429s_never_push_the_rate_below_the_floor_and_it_recovers_when_th
         while fake.now < last_429 + 5.0:  # the documented recovery time
             client.lists()
         assert limiter.effective_rate == 5.0
+
+
+def test_the_preflight_and_the_list_look_up_run_side_by_side_before_the_first_write() -> None:
+    # Two independent reads: the second starts one interval after the first, not a round trip later;
+    # the list is created only once both have answered.
+    with Sandbox(latency=0.3, record_bodies=False) as sb:
+        with AutopilotClient(sb.api_key, base_url=sb.url, requests_per_second=20) as client:
+            rows = [{"Email": f"user{i}@example.com", "first_name": "A", "tier": i} for i in range(3)]
+            Exporter(client, make_mapping()).export(rows, segment="Side by side")
+        first = {(r.method, r.path): r.at for r in reversed(sb.requests)}
+    fields, lists, create = (
+        first["GET", "/contacts/custom_fields"],
+        first["GET", "/lists"],
+        first["POST", "/list"],
+    )
+    assert abs(lists - fields) < 0.2  # well under the 0.3 s round trip
+    assert create >= max(fields, lists) + 0.3

@@ -70,16 +70,18 @@ def test_callers_arriving_together_get_one_start_each_interval_not_a_burst() -> 
     assert sorted(starts) == [pytest.approx(1000 + i * 0.05, abs=1e-9) for i in range(8)]
 
 
-def test_a_late_wake_up_pushes_the_next_start_back_instead_of_squeezing_it() -> None:
+def test_a_late_wake_up_is_made_up_for_by_the_next_start_up_to_half_an_interval() -> None:
     fake = FakeTime()
-    late = [0.03]
+    late = [0.03, 0.0, 0.0, 0.15]  # the second start wakes 30 ms late, the fifth 150 ms
 
     def oversleep(seconds: float) -> None:
-        fake.sleep(seconds + (late.pop() if late else 0.0))
+        fake.sleep(seconds + (late.pop(0) if late else 0.0))
 
     limiter = RateLimiter(5, clock=fake.clock, sleep=oversleep, margin=0.0)
-    starts = _starts(limiter, fake, 3)
-    assert starts == [1000.0, pytest.approx(1000.23), pytest.approx(1000.43)]
+    starts = _starts(limiter, fake, 7)
+    # back on the schedule at once after 30 ms; after 150 ms, only half an interval (100 ms) is made up
+    expected = [1000.0, 1000.23, 1000.4, 1000.6, 1000.95, 1001.05, 1001.25]
+    assert starts == [pytest.approx(t) for t in expected]
 
 
 def test_starts_wait_a_full_second_after_the_departure_rate_starts_back() -> None:
@@ -254,8 +256,9 @@ def test_eight_real_threads_share_the_limit() -> None:
     def worker() -> None:
         for _ in range(10):
             limiter.acquire()
-            with lock:
+            with lock:  # the request leaves (as the transport reports it)
                 starts.append(time.monotonic())
+                limiter.note_started()
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
     began = time.monotonic()

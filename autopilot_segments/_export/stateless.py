@@ -21,6 +21,7 @@ from .guardrails import Preflight, empty_input_error
 from .options import ExportContext
 from .pipeline import Pipeline
 from .seams import AcknowledgementSink, BatchSendFilter, SendFilter, batch_filter
+from .startup import resolve_after_preflight
 
 __all__ = ["export_stateless", "new_session", "send"]
 
@@ -57,8 +58,7 @@ def export_stateless(
     if first is None and not force:
         raise empty_input_error(segment)
     items = itertools.chain([] if first is None else [first], items)
-    session.preflight()
-    target = ctx.destination.resolve_target(segment)
+    target = resolve_after_preflight(ctx.destination, segment, session.preflight)
     membership = ctx.destination.open_membership(target, remembered=None, should_stop=session.stop.is_set)
     progress = ctx.progress_sink(segment, rows)
     try:
