@@ -143,15 +143,17 @@ class RateLimiter:
                 with self._lock:
                     now = self._clock()
                     self._recover(now)
-                    start = max(self._next, self._paused_until)
+                    scheduled = max(self._next, self._paused_until)
+                    start = scheduled
                     if len(self._sent) == self._sent.maxlen:
                         start = max(start, self._sent[0] + self._window)
                     if start <= now:
-                        # A caller that waited (its turn or its start) and woke up late makes up for it:
-                        # the next start stays on the schedule, by up to half an interval. One that found
-                        # the limiter idle starts a fresh schedule: idle time is never saved up.
+                        # A caller that waited (its turn, its start, or the departures' window) and got
+                        # its start late makes up for it: the next start stays on the schedule, by up to
+                        # half an interval. One that found the limiter idle starts a fresh schedule: idle
+                        # time is never saved up.
                         interval = self._interval()
-                        base = max(start, now - interval / 2) if queued else now
+                        base = max(scheduled, now - interval / 2) if queued else now
                         self._next = base + interval
                         return
                     queued = True

@@ -20,7 +20,8 @@ contacts/s end to end (list lookup, create and membership check included) and in
 bulk request starts as the sandbox saw them x 100), each as a fraction of the floor, plus the 429s seen
 and "max/s": the most request starts (of any kind) the sandbox saw in any one second of its clock (a
 sliding window [t, t + 1 s), what a strict sliding-window rate limit counts); it must never exceed the
-rate.
+rate. "sent/s" is the same count over the instants the client's transport reported each request's bytes
+written (Exporter runs only): the difference between the two is the server's own scheduling delay.
 
 Then the memory of `Exporter.plan()` (a dry run: every row mapped and validated, no API call) over
 `--memory-rows` lazily generated rows: the peak RSS of a fresh process before and after the plan, with
@@ -42,6 +43,7 @@ from typing import Any
 from autopilot_segments import AutopilotClient, CustomField, Exporter, FieldMapping
 from autopilot_segments._synthetic import generate_rows
 from autopilot_segments.sandbox import Sandbox
+from autopilot_segments.sandbox._recording import busiest_window
 
 from _old_limiter import WindowedRateLimiter  # isort: skip (sibling script modules)
 from _remote_sandbox import RemoteSandbox  # isort: skip
@@ -105,11 +107,26 @@ def use_windowed_limiter(client: AutopilotClient, rate: float) -> None:
     client._transport._replaying.max_retries.hooks.limiter = old  # type: ignore[attr-defined]
 
 
+def record_departures(client: AutopilotClient) -> list[float]:
+    """The instants (this process's monotonic clock) at which the transport reported requests sent."""
+    departures: list[float] = []
+    limiter = client._transport._hooks.limiter  # the one the transport reports to (old or new)
+    report = limiter.note_started
+
+    def note_started() -> None:
+        departures.append(time.monotonic())
+        report()
+
+    limiter.note_started = note_started  # type: ignore[method-assign]
+    return departures
+
+
 def run_exporter(rate: float, n: int, concurrency: int | None, *, windowed: bool = False) -> dict[str, Any]:
     with server(rate) as sb:
         client = client_for(sb, rate)
         if windowed:
             use_windowed_limiter(client, rate)
+        departures = record_departures(client)
         exporter = Exporter(client, mapping(), concurrency=concurrency)
         started = time.perf_counter()
         report = exporter.export(rows(n), segment="Benchmark")
@@ -124,6 +141,7 @@ def run_exporter(rate: float, n: int, concurrency: int | None, *, windowed: bool
             "429": too_many(sb),
             "in_flight": exporter.concurrency,
             "max_per_s": sb.busiest_second(),
+            "sent_per_s": busiest_window(departures),
             "note": "",
         }
 
@@ -145,6 +163,7 @@ def run_naive_bulk(rate: float, n: int) -> dict[str, Any]:
             "429": too_many(sb),
             "in_flight": 1,
             "max_per_s": sb.busiest_second(),
+            "sent_per_s": 0,
             "note": "",
         }
 
@@ -166,6 +185,7 @@ def run_naive_single(rate: float, n: int) -> dict[str, Any]:
             "429": too_many(sb),
             "in_flight": 1,
             "max_per_s": sb.busiest_second(),
+            "sent_per_s": 0,
             "note": "capped",
         }
 
@@ -244,7 +264,7 @@ def main() -> None:
     print(f"Python {platform.python_version()} on {platform.machine()}, sandbox latency {LATENCY} s/request")
     header = (
         f"{'rate':>5} {'run':<30} {'contacts':>8} {'in flight':>9} {'calls':>6} {'429s':>5} {'max/s':>5} "
-        f"{'contacts/s':>10} {'of floor':>8} {'steady/s':>9} {'of floor':>8}"
+        f"{'sent/s':>6} {'contacts/s':>10} {'of floor':>8} {'steady/s':>9} {'of floor':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -259,7 +279,7 @@ def main() -> None:
             steady_floor = "-" if math.isnan(steady) else f"{steady / floor:8.1%}"
             print(
                 f"{rate:5g} {name:<30} {r['contacts']:8,} {r['in_flight']:9} {r['calls']:6} {r['429']:5} "
-                f"{r['max_per_s']:5} "
+                f"{r['max_per_s']:5} {r['sent_per_s'] or '-':>6} "
                 f"{r['end_to_end']:10.1f} {r['end_to_end'] / floor:8.1%} {steady_text:>9} {steady_floor:>8}"
             )
         if "single" in args.runs:

@@ -98,6 +98,9 @@ def test_starts_wait_a_full_second_after_the_departure_rate_starts_back() -> Non
         limiter.note_started()
     limiter.acquire()
     assert fake.now == pytest.approx(1001.03)
+    limiter.note_started()
+    limiter.acquire()  # the schedule did not move: the next start is back on it
+    assert fake.now == pytest.approx(1001.2)
 
 
 def test_margin_widens_the_interval() -> None:
