@@ -212,7 +212,9 @@ def test_json_auth_and_api_failures(
     assert auth["code"] == "auth"
     assert "the API key was refused" in auth["message"]
     assert "e" * 32 not in out
-    assert len(sandbox.requests) == 1  # the later segments were not tried with a refused key
+    # Only the first segment's two reads (the preflight and the list look-up, made side by side) were
+    # answered 401: the later segments were not tried with a refused key.
+    assert sorted(r.path for r in sandbox.requests) == ["/contacts/custom_fields", "/lists"]
 
     monkeypatch.setenv(KEY_ENV, sandbox.api_key)
     sandbox.configure(faults=FaultPlan(rate=1.0, kinds=("500",), path_prefix="/lists"))
