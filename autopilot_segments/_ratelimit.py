@@ -13,7 +13,9 @@ interval, so lateness does not add up into lost throughput.
 What the server counts is when requests arrive, and a thread may be held up between its granted start
 and its bytes leaving. The transport reports each departure (`note_started`); the limiter keeps the
 last `rate` of them and never grants a start less than one second (plus the margin) after the oldest,
-so no one-second window of real departures holds more than `rate` requests.
+less the shortest recent delay between a granted start and its departure (a delay every request pays
+does not bring departures closer together), so no one-second window of real departures holds more
+than `rate` requests.
 
 429s (Autopilot says we were too fast, or just says so at random):
 
@@ -38,8 +40,8 @@ __all__ = ["RateLimiter"]
 _WINDOW = 1.0
 # Server and client clocks see a request at slightly different instants (thread wake-ups, the GIL,
 # the network), so the limiter spaces starts a little wider than 1/rate: `margin` seconds more per
-# one-second window. It costs margin / (1 + margin) of the throughput (0.2% at the default 2 ms).
-_DEFAULT_MARGIN = 0.002
+# one-second window. It costs margin / (1 + margin) of the throughput (0.1% at the default 1 ms).
+_DEFAULT_MARGIN = 0.001
 _DEFAULT_RECOVERY = 5.0
 _DEFAULT_FLOOR = 0.5
 
@@ -93,6 +95,10 @@ class RateLimiter:
         capacity = max(1, math.floor(self._rate))
         self._window = capacity / self._ceiling * (1.0 + self._margin)
         self._sent: deque[float] = deque(maxlen=capacity)
+        # How long recent requests took from their granted start to their departure: the shortest of
+        # them is a cost every request pays, not a compression to guard against.
+        self._delays: deque[float] = deque(maxlen=32)
+        self._granted = threading.local()
         self._effective_rate = self._rate
         self._paused_until = -math.inf
         self._penalty_until = -math.inf  # a 429 before this instant belongs to the last penalty
@@ -146,7 +152,8 @@ class RateLimiter:
                     scheduled = max(self._next, self._paused_until)
                     start = scheduled
                     if len(self._sent) == self._sent.maxlen:
-                        start = max(start, self._sent[0] + self._window)
+                        least = min(self._delays) if self._delays else 0.0
+                        start = max(start, self._sent[0] + self._window - least)
                     if start <= now:
                         # A caller that waited (its turn, its start, or the departures' window) and got
                         # its start late makes up for it: the next start stays on the schedule, by up to
@@ -155,6 +162,7 @@ class RateLimiter:
                         interval = self._interval()
                         base = max(scheduled, now - interval / 2) if queued else now
                         self._next = base + interval
+                        self._granted.at = now
                         return
                     queued = True
                 self._sleep(start - now)
@@ -169,10 +177,16 @@ class RateLimiter:
         The start the limiter granted and the moment the request really leaves differ by however long
         the thread took to get there (the GIL, other threads). When those delays vary, starts granted
         a second apart can leave less than a second apart; the limiter remembers the last `rate` real
-        departures and never grants a start less than a second (plus the margin) after the oldest.
+        departures and never grants a start less than a second (plus the margin) after the oldest,
+        less the shortest recent grant-to-departure delay.
         """
         with self._lock:
-            self._sent.append(self._clock())
+            now = self._clock()
+            self._sent.append(now)
+            granted = getattr(self._granted, "at", None)
+            if granted is not None:
+                self._delays.append(now - granted)
+                self._granted.at = None
 
     def note_rate_limited(self, retry_after: float | None = None) -> None:
         """The server answered 429: wait out `retry_after` (seconds, already capped) and slow down.

@@ -111,7 +111,7 @@ def test_margin_widens_the_interval() -> None:
 
 def test_the_default_margin_is_small() -> None:
     limiter = RateLimiter(5)
-    assert limiter.interval == pytest.approx(0.2 * 1.002)
+    assert limiter.interval == pytest.approx(0.2 * 1.001)
 
 
 @pytest.mark.parametrize(("rate", "interval"), [(0.5, 2.0), (1.0, 1.0), (2.5, 0.5), (7.5, 1 / 7)])
@@ -275,3 +275,17 @@ def test_eight_real_threads_share_the_limit() -> None:
     assert _max_in_window(starts) <= rate
     # 80 starts at 50 per window need at least one full window; not much more than that.
     assert 1.0 <= elapsed < 3.0
+
+
+def test_a_delay_every_request_pays_before_leaving_does_not_slow_the_pace() -> None:
+    # Every request leaves 1 ms after its granted start: departures stay one interval apart, so the
+    # departures' window must not push the schedule back by 1 ms every `rate` starts.
+    fake = FakeTime()
+    limiter = _limiter(5, fake)
+    starts = []
+    for _ in range(21):
+        limiter.acquire()
+        starts.append(fake.now)
+        fake.advance(0.001)
+        limiter.note_started()
+    assert starts[-1] == pytest.approx(1000.0 + 20 * 0.2)
