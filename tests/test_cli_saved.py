@@ -445,3 +445,35 @@ def test_json_on_an_interrupted_run_is_the_interrupt_error_object(
     assert error["exit_code"] == int(expected)
     assert f"interrupted by {by}" in error["message"]
     assert err.strip().splitlines() == [f"autopilot-segments: error: {error['message']}"]
+
+
+def test_a_source_that_fails_mid_stream_is_a_segment_error_with_its_partial_report(
+    sandbox: Sandbox, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A saved export streams its file: a malformed line deep in it stops that segment with the report
+    # of what Autopilot acknowledged before it (the CLI's `export` reads a file through first instead).
+    lines = [json.dumps({"email": f"person{i}@example.com"}) for i in range(1, 251)]
+    lines.append('{"email": ')  # line 251: not valid JSON
+    write(folder, "broken.jsonl", "\n".join(lines) + "\n")
+    write(folder, "broken.toml", f"""\
+        [connections.c]
+        api_key_env = "{KEY_ENV}"
+        requests_per_second = 1000
+        [exports.broken]
+        mapping = {{ email = "email" }}
+        [[exports.broken.segments]]
+        name = "Broken"
+        source = "broken.jsonl"
+    """)  # fmt: skip
+    code, out, err = cli(capsys, "run", str(folder / "broken.toml"), "--json")
+    assert code == ExitCode.USAGE, err
+    error = error_of(json.loads(out), "broken", "Broken")
+    assert error["code"] == "configuration"
+    assert "reading the rows failed after 250 rows" in error["message"]
+    assert "line 251 is not valid JSON" in error["message"]
+    assert error["message"].count("line 251") == 1  # the cause is not repeated
+    report = error["report"]
+    assert report["complete"] is False
+    assert report["exported"] == 200  # two full batches were queued and acknowledged
+    assert len(report["rejected"]) == 50
+    assert len(sandbox.list_members(report["list_id"])) == 200
