@@ -117,3 +117,31 @@ def test_a_source_that_fails_before_its_first_row_raises_its_own_error_and_write
         with pytest.raises(ConnectionDropped):
             exporter(sb).export(rows_then_failure(10, fail_at=1), segment=SEGMENT)
         assert sb.requests == []
+
+
+def test_with_leavers_removed_a_failure_while_reading_everything_first_sends_nothing(tmp_path: Path) -> None:
+    # on_leave="remove" reads every row before writing anything (to know the leavers): a source that
+    # fails there is the same ExportError, with nothing sent, nobody removed, and the run journaled.
+    state = tmp_path / "state.db"
+    with Sandbox(latency=0.01) as sb:
+        first = exporter(sb, state=state, on_leave="remove").export(
+            ({"email": email(i)} for i in range(1, 301)), segment=SEGMENT
+        )
+        writes_before = [r for r in sb.requests if r.method != "GET"]
+        with pytest.raises(ExportError) as caught:
+            exporter(sb, state=state, on_leave="remove").export(
+                rows_then_failure(1000, fail_at=651), segment=SEGMENT
+            )
+        error = caught.value
+        assert isinstance(error.cause, ConnectionDropped)
+        assert "reading the rows failed after 650 rows" in str(error)
+        report = error.report
+        assert (report.total_rows, report.exported, report.removed) == (650, 0, 0)
+        assert len(report.rejected) == 650
+        assert {r.reason for r in report.rejected} == {"failed"}
+        assert [r for r in sb.requests if r.method != "GET"] == writes_before  # nothing written
+        assert sb.list_members(first.list_id or "") == {email(i) for i in range(1, 301)}
+        again = exporter(sb, state=state, on_leave="remove")
+        assert [r.outcome for r in again.history(SEGMENT)] == ["completed", "failed"]
+        rerun = again.export(({"email": email(i)} for i in range(1, 1001)), segment=SEGMENT)
+        assert (rerun.unchanged, rerun.exported, rerun.removed) == (300, 700, 0)

@@ -32,6 +32,7 @@ __all__ = [
     "build_report",
     "conclude",
     "counts_line",
+    "input_failed",
     "interrupted",
     "journal_counts",
     "partial_counts",
@@ -40,6 +41,11 @@ __all__ = [
 
 _log = logging.getLogger("autopilot_segments.exporter")
 NOT_SENT: Final = "not sent: the export stopped early"
+
+
+def input_failed(read: int, error: BaseException) -> str:
+    """`stopped_by` of an export whose row source raised mid-stream (the source's error kept)."""
+    return f"reading the rows failed after {read:,} rows: {type(error).__name__}: {error}"
 
 
 def rejection(contact: MappedRow, reason: Any, message: str) -> Rejection:

@@ -18,7 +18,7 @@ import attrs
 
 from .._destinations.base import ExportAborted, MappedRow
 from .._rejections import Rejection
-from .accounting import NOT_SENT, RowCounter, rejection
+from .accounting import NOT_SENT, RowCounter, input_failed, rejection
 from .batch import BatchOutcome, ExportRun
 from .seams import AcknowledgementSink, BatchSendFilter
 
@@ -120,9 +120,7 @@ class Pipeline:
             except StopIteration:
                 return
             except Exception as error:  # anything the source (or the mapping of its rows) raised
-                self.stopped_by = (
-                    f"reading the rows failed after {read:,} rows: {type(error).__name__}: {error}"
-                )
+                self.stopped_by = input_failed(read, error)
                 self.failure = error
                 # The batches already queued hold rows read before the failure: they are still sent.
                 # The type only: the message may quote the input (personal data stays out of logs).

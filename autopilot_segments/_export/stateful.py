@@ -25,6 +25,7 @@ from .accounting import (
     Session,
     attach_report,
     conclude,
+    input_failed,
     interrupted,
     journal_counts,
     partial_counts,
@@ -100,7 +101,9 @@ def export_with_state(
             if ctx.options.on_leave == "remove" and found is not None:
                 spool = Spool.create()
                 run_id = journal.record.run_id
-                _first_pass(items, session.counter, spool, SeenSet(state, run_id))
+                failure = _first_pass(items, session.counter, spool, SeenSet(state, run_id))
+                if failure is not None:
+                    _stop_before_sending(ctx, session, state, found, spool, failure, run_id)
                 check_guardrails(ctx, state, found, journal.record, session.counter, force=force)
                 items, admit = iter(spool), _already_admitted
             else:
@@ -211,9 +214,18 @@ def _send_with_state(
 
 def _first_pass(
     items: Iterator[MappedRow | Rejection], counter: RowCounter, spool: Spool, seen: SeenSet
-) -> None:
-    """Read every row before anything is written: spool the contacts, remember who is in the segment."""
-    for item in items:
+) -> Exception | None:
+    """Read every row before anything is written: spool the contacts, remember who is in the segment.
+
+    Returns what the source raised, if it failed mid-stream (then nothing more is read).
+    """
+    while True:
+        try:
+            item = next(items)
+        except StopIteration:
+            break
+        except Exception as error:  # the source (or the mapping of its rows) failed mid-stream
+            return error
         contact = counter.admit(item)
         if contact is not None:
             spool.append(contact.row, contact.email, contact.payload)
@@ -225,6 +237,27 @@ def _first_pass(
         else:
             seen.add(item.email)  # beyond the profile cap, yet in the segment
     seen.flush()
+    return None
+
+
+def _stop_before_sending(
+    ctx: ExportContext,
+    session: Session,
+    state: ExportState,
+    target: Target,
+    spool: Spool,
+    failure: Exception,
+    run_id: int,
+) -> None:
+    """The first pass failed: nothing was written; every row read is `failed` ("not sent"); ExportError."""
+    counter = session.counter
+    counter.rejected.extend(rejection(cast(MappedRow, contact), "failed", NOT_SENT) for contact in spool)
+    membership = ctx.destination.open_membership(
+        target, remembered=state.membership_verdict(target.id), should_stop=session.stop.is_set
+    )
+    conclude(
+        ctx, session, target, membership, input_failed(counter.rows_seen, failure), failure, None, run_id
+    )
 
 
 def _already_admitted(item: MappedRow | Rejection) -> MappedRow | None:
