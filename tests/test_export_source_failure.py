@@ -145,3 +145,14 @@ def test_with_leavers_removed_a_failure_while_reading_everything_first_sends_not
         assert [r.outcome for r in again.history(SEGMENT)] == ["completed", "failed"]
         rerun = again.export(({"email": email(i)} for i in range(1, 1001)), segment=SEGMENT)
         assert (rerun.unchanged, rerun.exported, rerun.removed) == (300, 700, 0)
+
+
+def test_the_command_line_says_the_sources_error_once() -> None:
+    from autopilot_segments._cli.exit_codes import ExitCode, _describe_failure
+
+    with Sandbox() as sb, pytest.raises(ExportError) as caught:
+        exporter(sb).export(rows_then_failure(300, fail_at=251), segment=SEGMENT)
+    code, message = _describe_failure(caught.value)
+    assert code == ExitCode.FAILURE  # a dropped connection: re-running is safe
+    assert message.count("server closed the connection unexpectedly") == 1
+    assert "unexpected" not in message.replace("closed the connection unexpectedly", "")

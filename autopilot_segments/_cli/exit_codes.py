@@ -117,7 +117,9 @@ def _describe_failure(exc: BaseException) -> tuple[ExitCode, str]:
         return ExitCode.GUARDRAIL, message
     if isinstance(exc, ExportError):
         cause_code, cause_text = _describe_failure(exc.cause) if exc.cause else (ExitCode.FAILURE, "")
-        return cause_code, f"{exc}" + (f": {cause_text}" if cause_text and cause_text not in str(exc) else "")
+        # The message usually says the cause already (a source's error, a batch's): say it once.
+        said = not cause_text or cause_text in str(exc) or str(exc.cause) in str(exc)
+        return cause_code, f"{exc}" + ("" if said else f": {cause_text}")
     if isinstance(exc, (AuthenticationError, PermissionDeniedError)):
         return ExitCode.AUTH, f"the API key was refused: {exc}"
     if isinstance(exc, (APIError, APIConnectionError)):
