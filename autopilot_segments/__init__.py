@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from ._client_stats import ClientStats
 from ._destinations.autopilot.client import AutopilotClient
 from ._destinations.autopilot.fields import STANDARD_FIELDS
 from ._destinations.autopilot.models import (
@@ -39,14 +38,15 @@ from ._errors import (
     StateError,
 )
 from ._export import Exporter
+from ._http.ratelimit import RateLimiter
+from ._http.retry_policy import RetryPolicy
+from ._http.stats import ClientStats
 from ._mapping.emails import EmailError, normalize_email
 from ._mapping.fields import CustomField
 from ._mapping.mapping import FieldMapping, MappedContact
 from ._progress import Progress
-from ._ratelimit import RateLimiter
 from ._rejections import REJECTION_REASONS, Rejection, RejectionReason
 from ._report import ExportReport
-from ._retry_policy import RetryPolicy
 from ._saved import (
     CheckResult,
     Connection,

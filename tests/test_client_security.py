@@ -24,7 +24,7 @@ from autopilot_segments import (
     ConfigurationError,
     PayloadError,
 )
-from autopilot_segments._transport import SecretKey
+from autopilot_segments._http.transport import SecretKey
 from autopilot_segments.sandbox import Sandbox
 
 KEY = "0123456789abcdef0123456789abcdef"

@@ -9,7 +9,7 @@ import pytest
 from _exporting import make_client, make_mapping
 
 from autopilot_segments import AutopilotClient, Exporter, NotFoundError
-from autopilot_segments._log_redaction import REDACTION_FILTER, redact_emails
+from autopilot_segments._http.log_redaction import REDACTION_FILTER, redact_emails
 from autopilot_segments.sandbox import Sandbox
 
 # An address in any form a log line could hold it: as is, %40-encoded, or encoded twice.

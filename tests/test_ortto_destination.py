@@ -408,7 +408,7 @@ def test_where_merge_tags_replace_preserve_tags_keeps_a_person_s_other_tags(
 @settings(deadline=None, max_examples=60)
 def test_body_chunks_keep_order_and_stay_under_the_limit(sizes: list[int], text: str) -> None:
     from autopilot_segments._destinations.ortto.destination import _ENVELOPE_BYTES, _by_body_size
-    from autopilot_segments._json_body import encode_json
+    from autopilot_segments._http.json_body import encode_json
 
     limit = _ENVELOPE_BYTES + 12_000
     people = [

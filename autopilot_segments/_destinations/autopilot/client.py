@@ -1,7 +1,7 @@
 """`AutopilotClient`: one method per endpoint of the Autopilot REST API v1.
 
 The client validates its configuration up front, rate-limits every request start (retries included)
-through one shared `RateLimiter`, retries through urllib3 only (see `_transport`), and turns every
+through one shared `RateLimiter`, retries through urllib3 only (see `_http/transport.py`), and turns every
 failure into a typed error from `_errors`. The API key never leaves the request header.
 """
 
@@ -17,8 +17,8 @@ from urllib.parse import quote
 
 import requests
 
-from ..._api_client import APIClientBase, as_array, as_object, resolve_base_url
 from ..._errors import APIError, AuthenticationError, ConfigurationError
+from ..._http.client import APIClientBase, as_array, as_object, resolve_base_url
 from .models import (
     BulkUpsertResult,
     Contact,

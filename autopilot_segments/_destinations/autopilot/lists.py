@@ -29,7 +29,7 @@ from ..._errors import (
     RateLimitError,
     ServerError,
 )
-from ..._retry_policy import NO_RETRIES, RetryPolicy
+from ..._http.retry_policy import NO_RETRIES, RetryPolicy
 from ..base import Target
 
 __all__ = ["ListClient", "find_list", "list_title", "resolve_list"]

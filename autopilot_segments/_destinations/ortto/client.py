@@ -1,6 +1,6 @@
 """`OrttoClient`: the Ortto API calls a segment export needs, and a little more.
 
-It stands on the same plumbing as `AutopilotClient` (`_api_client`): one `requests.Session`, urllib3's
+It stands on the same plumbing as `AutopilotClient` (`_http/client.py`): one `requests.Session`, urllib3's
 `Retry`, a shared rate limiter, a total deadline per call, strict JSON bodies, typed errors, and the key
 never leaving its header. Every Ortto call is a POST with a JSON body (reads included); which of them
 may be replayed after a lost answer is decided per call, below.
@@ -19,8 +19,8 @@ from typing import Any, ClassVar, Final, Literal, get_args
 
 import requests
 
-from ..._api_client import APIClientBase, as_array, as_object, resolve_base_url
 from ..._errors import APIConnectionError, ConfigurationError, RateLimitError, ServerError
+from ..._http.client import APIClientBase, as_array, as_object, resolve_base_url
 from .models import Audience, MergeResult, OrttoCustomField, Person, PersonResult
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 `AutopilotClient` and `OrttoClient` differ in their endpoints, their key header and the shape of their
 error bodies; everything else is here, once: the configuration checks (timeouts, retries, the deadline,
-plain http only to loopback), the shared `RateLimiter`, the urllib3 retry layer of `_transport`, strict
+plain http only to loopback), the shared `RateLimiter`, the urllib3 retry layer of `transport.py`, strict
 JSON bodies, and the mapping of every failure onto the `APIError` classes without the key anywhere.
 """
 
@@ -23,13 +23,14 @@ from urllib.parse import urlsplit
 import requests
 from typing_extensions import Self
 
-from ._client_stats import ClientStats
-from ._errors import APIConnectionError, APIError, ConfigurationError, api_error_class
-from ._json_body import encode_json
-from ._log_redaction import install_log_redaction
-from ._ratelimit import RateLimiter
-from ._retry_policy import RetryPolicy
-from ._transport import (
+from .._errors import APIConnectionError, APIError, ConfigurationError, api_error_class
+from .._version import __version__
+from .json_body import encode_json
+from .log_redaction import install_log_redaction
+from .ratelimit import RateLimiter
+from .retry_policy import RetryPolicy
+from .stats import ClientStats
+from .transport import (
     RetryHooks,
     SecretKey,
     StatsCounter,
@@ -38,7 +39,6 @@ from ._transport import (
     redact_path,
     redact_secret,
 )
-from ._version import __version__
 
 __all__ = [
     "APIClientBase",

@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any
 
-from ._errors import PayloadError
+from .._errors import PayloadError
 
 __all__ = ["encode_json"]
 

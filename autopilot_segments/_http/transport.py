@@ -28,10 +28,10 @@ from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from ._client_stats import ClientStats
-from ._deadline import CallWatch, DeadlineExceeded, WatchedAdapter, current_watch, watching
-from ._errors import APIConnectionError, APITimeoutError
-from ._ratelimit import RateLimiter
+from .._errors import APIConnectionError, APITimeoutError
+from .deadline import CallWatch, DeadlineExceeded, WatchedAdapter, current_watch, watching
+from .ratelimit import RateLimiter
+from .stats import ClientStats
 
 __all__ = [
     "RETRY_STATUSES",
