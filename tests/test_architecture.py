@@ -5,6 +5,7 @@
 - the engine (`_export`) reaches destinations only through the seam (`_destinations/base.py`) and
   `as_destination` (`_destinations/__init__.py`);
 - destinations import nothing of the engine or the command line, and no destination imports another;
+- the mapping layer reads of the destinations only Autopilot's standard fields, a leaf;
 - the HTTP plumbing (`_http/`) imports no layer above it;
 - the sandbox imports nothing from the parent package (a fake never shares code with what it checks);
 - `_errors.py`, the root of the error tree, imports nothing from the package at run time;
@@ -221,6 +222,19 @@ def test_no_destination_imports_another(platform: str) -> None:
         if any(_within(target, other) for other in others)
     }
     assert offending == set(), own
+
+
+def test_the_mapping_reads_only_autopilots_field_leaf_of_the_destinations() -> None:
+    leaf = f"{PACKAGE}._destinations.autopilot.fields"
+    assert _runtime_imports(leaf) == set()
+    above = ("_destinations", "_export", "_cli", "_saved", "sandbox")
+    offending = {
+        (module, target)
+        for module in _layer("_mapping")
+        for target in _runtime_imports(module)
+        if any(_within(target, f"{PACKAGE}.{layer}") for layer in above) and target != leaf
+    }
+    assert offending == set()
 
 
 def test_the_http_plumbing_imports_no_layer_above_it() -> None:
