@@ -57,3 +57,37 @@ def test_ctrl_c_settles_and_reports_what_was_acknowledged(tmp_path: Path, statef
             assert rerun.unchanged == report.exported
             assert rerun.exported == 1000 - report.exported
             assert len(sb.list_members(report.list_id or "")) == 1000
+
+
+@pytest.mark.parametrize("before_write", [True, False])
+def test_ctrl_c_while_a_batch_is_being_recorded_keeps_report_and_state_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before_write: bool
+) -> None:
+    # Ctrl-C lands while the main thread records an acknowledged batch in the state (the longest step of
+    # taking a batch in): the report must not count a batch the state lacks, nor lose its rows.
+    from autopilot_segments._state import ExportState
+
+    original = ExportState.record_acknowledged
+    calls = {"n": 0}
+
+    def interrupted_on_the_third(self: ExportState, *args: Any, **kwargs: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            if before_write:
+                raise KeyboardInterrupt
+            original(self, *args, **kwargs)
+            raise KeyboardInterrupt  # the batch is in the state; the interrupt comes right after
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ExportState, "record_acknowledged", interrupted_on_the_third)
+    with Sandbox() as sb:
+        client = AutopilotClient(sb.api_key, base_url=sb.url, requests_per_second=1000)
+        exporter = Exporter(client, MAPPING, concurrency=1, state=tmp_path / "state.db")
+        with pytest.raises(ExportInterrupted) as caught:
+            exporter.export(({"email": f"person{i}@example.com"} for i in range(1, 1001)), segment="Rec")
+        report = caught.value.export_report
+        assert report.exported + len(report.rejected) == report.total_rows
+        monkeypatch.setattr(ExportState, "record_acknowledged", original)
+        rerun = exporter.export(({"email": f"person{i}@example.com"} for i in range(1, 1001)), segment="Rec")
+    assert rerun.unchanged == report.exported  # exactly what the report counted was recorded
+    assert rerun.exported == 1000 - report.exported

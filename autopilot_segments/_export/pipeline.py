@@ -42,6 +42,7 @@ class Pipeline:
     stopped_by: str | None = None
     failure: BaseException | None = None
     _pending: dict[Future[BatchOutcome], Sequence[MappedRow]] = attrs.Factory(dict)
+    _accounting: _Accounting | None = None
 
     def feed(
         self,
@@ -92,6 +93,7 @@ class Pipeline:
             # were acknowledged meanwhile are still counted and recorded, so that a re-run (with state)
             # does not send them again and the partial report keeps them.
             self.run.stop.set()
+            self._finish_accounting()
             for future in self._pending:
                 future.cancel()
             executor.shutdown(wait=True, cancel_futures=True)
@@ -170,10 +172,36 @@ class Pipeline:
             self.emit()
 
     def _account(self, outcome: BatchOutcome) -> None:
-        self.counter.exported += len(outcome.acknowledged)
-        self.counter.rejected.extend(outcome.rejections)
+        # Ctrl-C (or SIGTERM, raised as one) may land anywhere in here, most likely during the state's
+        # write, the longest step. So the state is written first (one transaction, and writing it again
+        # is harmless), the counts after, and an abort finishes a batch caught halfway
+        # (`_finish_accounting`): the report never counts a batch the state lacks, nor loses its rows.
+        step = self._accounting = _Accounting(outcome)
+        self._record(outcome)
+        step.recorded = True
+        self._count(outcome)
+        step.counted = True
+        self._accounting = None
+
+    def _record(self, outcome: BatchOutcome) -> None:
         if self.sink is not None and outcome.acknowledged:
             self.sink.acknowledged(outcome.acknowledged)
+
+    def _count(self, outcome: BatchOutcome) -> None:
+        self.counter.exported += len(outcome.acknowledged)
+        self.counter.rejected.extend(outcome.rejections)
+
+    def _finish_accounting(self) -> None:
+        """After an abort: take in the batch whose accounting the abort cut short, if any."""
+        step, self._accounting = self._accounting, None
+        if step is None or step.counted:
+            return
+        if not step.recorded:
+            try:
+                self._record(step.outcome)
+            except Exception:
+                _log.warning("could not record a batch acknowledged before the export aborted", exc_info=True)
+        self._count(step.outcome)
 
     def _settle_after_abort(self, error: BaseException) -> None:
         """Every worker has stopped: count (and record) the batches that completed, fail the others."""
@@ -199,6 +227,15 @@ class Pipeline:
                 # The sink (the state?) failed too: keep raising the original error.
                 _log.warning("could not record a batch acknowledged before the export aborted", exc_info=True)
                 sink_broken = True
+
+
+@attrs.define
+class _Accounting:
+    """A settled batch being taken in: how far its recording and counting got."""
+
+    outcome: BatchOutcome
+    recorded: bool = False
+    counted: bool = False
 
 
 def _aborted(error: BaseException, run: ExportRun) -> str:
