@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from types import TracebackType
 from typing import Any
 
 import attrs
 
 from .._faults import FaultPlan
-from .._recording import RecordedRequest, busiest_window
-from .._server import SandboxHTTPServer
+from .._recording import busiest_window
+from .._served import ServedSandbox
 from .app import SandboxApp
 from .settings import (
     BulkAnswer,
@@ -36,12 +34,14 @@ def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class Sandbox:
+class Sandbox(ServedSandbox):
     """A local, in-memory Autopilot REST API v1 on 127.0.0.1, for tests, demos and offline use.
 
     Use it as a context manager (or call `start()` / `stop()`); point a client at `url` with `api_key`.
     Every switch can be changed while it runs with `configure()`. See docs/sandbox.md.
     """
+
+    _thread_name = "autopilot-sandbox"
 
     def __init__(
         self,
@@ -67,9 +67,7 @@ class Sandbox:
     ) -> None:
         if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
             raise ValueError("api_key must be a non-empty string (or None for a random one)")
-        self._api_key = api_key if api_key is not None else secrets.token_hex(16)
-        self._host = host
-        self._requested_port = port
+        key = api_key if api_key is not None else secrets.token_hex(16)
         settings = Settings(
             rate_limit=rate_limit,
             retry_after=retry_after,
@@ -85,74 +83,9 @@ class Sandbox:
             record_bodies=record_bodies,
         )
         self._app = SandboxApp(
-            api_key=self._api_key, settings=settings, clock=clock, sleep=sleep, wall_clock=wall_clock
+            api_key=key, settings=settings, clock=clock, sleep=sleep, wall_clock=wall_clock
         )
-        self._server: SandboxHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._lifecycle = threading.Lock()
-
-    def __repr__(self) -> str:
-        state = self.url if self._server else "stopped"
-        return f"<Sandbox {state}>"
-
-    # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> Sandbox:
-        """Bind and serve in a daemon thread; returns self. Starting a running sandbox is an error."""
-        with self._lifecycle:
-            if self._server is not None:
-                raise RuntimeError("the sandbox is already running")
-            server = SandboxHTTPServer((self._host, self._requested_port), self._app)
-            thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.01},
-                name="autopilot-sandbox",
-                daemon=True,
-            )
-            thread.start()
-            self._server, self._thread = server, thread
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close every open connection. Safe to call twice."""
-        with self._lifecycle:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> Sandbox:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    @property
-    def port(self) -> int:
-        """The bound port (the requested one until started)."""
-        server = self._server
-        return int(server.server_address[1]) if server else self._requested_port
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. `http://127.0.0.1:54321/v1`."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}/v1"
-
-    @property
-    def api_key(self) -> str:
-        """The one key this sandbox accepts (keep it out of logs)."""
-        return self._api_key
+        super().__init__(app=self._app, api_key=key, host=host, port=port)
 
     # -- behaviour ----------------------------------------------------------------------------
     @property
@@ -170,30 +103,11 @@ class Sandbox:
             raise TypeError(f"unknown sandbox switch(es): {', '.join(unknown)}")
         self._app.configure(attrs.evolve(self._app.settings, **switches), restart_faults="faults" in switches)
 
-    def inject(
-        self, kind: str, *, times: int = 1, method: str | None = None, path_prefix: str | None = None
-    ) -> None:
-        """Play fault `kind` on the next `times` requests matching `method` and `path_prefix` (no `/v1`).
-
-        Kinds: "500", "502", "503", "429", "drop_before", "drop_after", "delay:<seconds>". Injected faults
-        take precedence over the FaultPlan and apply only to requests that passed auth and the rate limit.
-        """
-        self._app.faults.inject(kind, times=times, method=method, path_prefix=path_prefix)
-
-    @property
-    def pending_faults(self) -> int:
-        """Injected faults not played yet."""
-        return self._app.faults.pending
-
     def reset(self) -> None:
         """Forget every contact, list, segment, trigger, hook, recorded request and injected fault."""
         self._app.reset()
 
     # -- inspection (snapshots) ---------------------------------------------------------------
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received so far, in arrival order."""
-        return self._app.log.snapshot()
 
     def busiest_second(
         self, *, method: str | None = None, path_prefix: str | None = None, window: float = 1.0

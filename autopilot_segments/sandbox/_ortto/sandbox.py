@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
 from typing import Any
 
 import attrs
 
 from .._faults import FaultPlan
-from .._recording import RecordedRequest
-from .._server import SandboxHTTPServer
+from .._served import ServedSandbox
 from .app import OrttoApp
 from .settings import AsyncAnswer, InvalidPerson, MergeTags, OrttoSettings, SkippedStatus
 from .validation import CUSTOM_FIELD_TYPES, check_value, field_kind
@@ -21,12 +18,14 @@ from .validation import CUSTOM_FIELD_TYPES, check_value, field_kind
 __all__ = ["OrttoSandbox"]
 
 
-class OrttoSandbox:
+class OrttoSandbox(ServedSandbox):
     """A local, in-memory Ortto API (the calls a segment export needs) on 127.0.0.1.
 
     Use it as a context manager (or `start()` / `stop()`); point an `OrttoClient` at `url` with `api_key`.
     Every switch can be changed while it runs with `configure()`. See docs/ortto.md.
     """
+
+    _thread_name = "ortto-sandbox"
 
     def __init__(
         self,
@@ -49,9 +48,7 @@ class OrttoSandbox:
     ) -> None:
         if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
             raise ValueError("api_key must be a non-empty string (or None for a random one)")
-        self._api_key = api_key if api_key is not None else "pk-" + secrets.token_hex(24)
-        self._host = host
-        self._requested_port = port
+        key = api_key if api_key is not None else "pk-" + secrets.token_hex(24)
         settings = OrttoSettings(
             rate_limit=rate_limit,
             try_in_seconds=try_in_seconds,
@@ -64,68 +61,8 @@ class OrttoSandbox:
             faults=faults,
             record_bodies=record_bodies,
         )
-        self._app = OrttoApp(api_key=self._api_key, settings=settings, clock=clock, sleep=sleep)
-        self._server: SandboxHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._lifecycle = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"<OrttoSandbox {self.url if self._server else 'stopped'}>"
-
-    # -- lifecycle ------------------------------------------------------------------------------------
-    def start(self) -> OrttoSandbox:
-        """Bind and serve in a daemon thread; returns self. Starting a running sandbox is an error."""
-        with self._lifecycle:
-            if self._server is not None:
-                raise RuntimeError("the sandbox is already running")
-            server = SandboxHTTPServer((self._host, self._requested_port), self._app)
-            thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="ortto-sandbox", daemon=True
-            )
-            thread.start()
-            self._server, self._thread = server, thread
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close every open connection. Safe to call twice."""
-        with self._lifecycle:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> OrttoSandbox:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    @property
-    def port(self) -> int:
-        server = self._server
-        return int(server.server_address[1]) if server else self._requested_port
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. `http://127.0.0.1:54321/v1`."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}/v1"
-
-    @property
-    def api_key(self) -> str:
-        """The one key this sandbox accepts (keep it out of logs)."""
-        return self._api_key
+        self._app = OrttoApp(api_key=key, settings=settings, clock=clock, sleep=sleep)
+        super().__init__(app=self._app, api_key=key, host=host, port=port)
 
     # -- behaviour ------------------------------------------------------------------------------------
     @property
@@ -139,25 +76,11 @@ class OrttoSandbox:
             raise TypeError(f"unknown Ortto sandbox switch(es): {', '.join(unknown)}")
         self._app.configure(attrs.evolve(self._app.settings, **switches), restart_faults="faults" in switches)
 
-    def inject(
-        self, kind: str, *, times: int = 1, method: str | None = None, path_prefix: str | None = None
-    ) -> None:
-        """Play fault `kind` on the next `times` matching requests (`path_prefix` without `/v1`)."""
-        self._app.faults.inject(kind, times=times, method=method, path_prefix=path_prefix)
-
-    @property
-    def pending_faults(self) -> int:
-        return self._app.faults.pending
-
     def reset(self) -> None:
         """Forget every person, field, audience, suppression, recorded request and injected fault."""
         self._app.reset()
 
     # -- inspection (snapshots) -----------------------------------------------------------------------
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received so far, in arrival order (paths without `/v1`)."""
-        return self._app.log.snapshot()
 
     @property
     def people(self) -> dict[str, dict[str, Any]]:

@@ -6,12 +6,12 @@ against every answer Ortto might give.
 
 from __future__ import annotations
 
-import math
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import attrs
 
 from .._faults import FaultPlan
+from .._switches import non_negative, one_of, optional_positive
 
 __all__ = ["AsyncAnswer", "InvalidPerson", "MergeTags", "OrttoSettings", "SkippedStatus"]
 
@@ -26,49 +26,19 @@ MergeTags = Literal["add", "replace"]
 AsyncAnswer = Literal["accepted", "people", "empty"]
 
 
-def _optional_positive(_instance: Any, attribute: Any, value: float | None) -> None:
-    if value is None:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (value > 0 and math.isfinite(value))
-    ):
-        raise ValueError(f"{attribute.name} must be a positive number or None, got {value!r}")
-
-
-def _non_negative(_instance: Any, attribute: Any, value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (value >= 0 and math.isfinite(value))
-    ):
-        raise ValueError(f"{attribute.name} must be a non-negative number, got {value!r}")
-
-
-def _one_of(choices: tuple[Any, ...]) -> Any:
-    def check(_instance: Any, attribute: Any, value: Any) -> None:
-        if value not in choices or isinstance(value, bool):
-            raise ValueError(
-                f"{attribute.name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
-            )
-
-    return check
-
-
 @attrs.frozen(kw_only=True)
 class OrttoSettings:
     """Every switch of the Ortto sandbox; see docs/ortto.md for what each one plays."""
 
-    rate_limit: float | None = attrs.field(default=None, validator=_optional_positive)
-    try_in_seconds: float = attrs.field(default=1.0, validator=_non_negative)
-    latency: float = attrs.field(default=0.0, validator=_non_negative)
+    rate_limit: float | None = attrs.field(default=None, validator=optional_positive)
+    try_in_seconds: float = attrs.field(default=1.0, validator=non_negative)
+    latency: float = attrs.field(default=0.0, validator=non_negative)
     invalid_person: InvalidPerson = attrs.field(
-        default="per_person", validator=_one_of(get_args(InvalidPerson))
+        default="per_person", validator=one_of(get_args(InvalidPerson))
     )
-    skipped_status: SkippedStatus = attrs.field(default="ignored", validator=_one_of(get_args(SkippedStatus)))
-    merge_tags: MergeTags = attrs.field(default="add", validator=_one_of(get_args(MergeTags)))
-    async_answer: AsyncAnswer = attrs.field(default="accepted", validator=_one_of(get_args(AsyncAnswer)))
+    skipped_status: SkippedStatus = attrs.field(default="ignored", validator=one_of(get_args(SkippedStatus)))
+    merge_tags: MergeTags = attrs.field(default="add", validator=one_of(get_args(MergeTags)))
+    async_answer: AsyncAnswer = attrs.field(default="accepted", validator=one_of(get_args(AsyncAnswer)))
     # Ortto bans an IP for 15 s after 15 bad requests within 15 s; off by default so that tests sending
     # invalid people on purpose are not banned.
     bad_request_ban: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
