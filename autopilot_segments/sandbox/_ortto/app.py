@@ -124,12 +124,19 @@ class OrttoApp:
             self._banned_until = -math.inf
 
     # -- the request pipeline -------------------------------------------------------------------------
-    def handle(self, method: str, raw_path: str, api_key: str | None, raw_body: bytes) -> Reply:
+    def arrival(self) -> float:
+        """The sandbox clock's reading, taken by the server when a request line arrives."""
+        return self._clock()
+
+    def handle(
+        self, method: str, raw_path: str, api_key: str | None, raw_body: bytes, *, at: float | None = None
+    ) -> Reply:
+        """Answer one request; `at` is when its request line arrived (now, if not given)."""
         settings, bucket = self._settings, self._bucket
         path = self._path(raw_path)
         body, body_ok = self._parse(raw_body)
         entry = self.log.open(
-            at=self._clock(),
+            at=self._clock() if at is None else at,
             method=method,
             path=path or raw_path,
             body=body if settings.record_bodies else None,
