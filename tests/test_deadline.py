@@ -144,7 +144,9 @@ def test_the_deadline_covers_retries_and_their_waits() -> None:
         stop.set()
         server.close()
     assert elapsed < 1.5
-    assert len(count) == 2  # the first attempt and one retry; the next would end past the deadline
+    # The first attempt and one retry at most: a further one would start past the deadline. (On a busy
+    # machine the first attempt can take long enough that even the one retry no longer fits.)
+    assert 1 <= len(count) <= 2
 
 
 def test_a_call_within_its_deadline_is_untouched(trickling: TricklingServer) -> None:
