@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hmac
 import html
 import json
-import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 from http import HTTPStatus
@@ -14,10 +12,9 @@ from urllib.parse import unquote
 
 import attrs
 
-from .._faults import FaultSchedule, delay_seconds
-from .._ratelimit import TokenBucket
-from .._recording import RequestLog
+from .._faults import delay_seconds
 from .._reply import Reply
+from .._switched import SwitchedApp, same_key
 from .settings import Settings
 from .store import BadBookmark, Collection, ContactRecord, Store
 from .validation import HOOK_EVENTS, ValidContact, validate_contact
@@ -76,7 +73,7 @@ def _route(method: str, pattern: str) -> Callable[[_Handler], _Handler]:
     return register
 
 
-class SandboxApp:
+class SandboxApp(SwitchedApp[Settings]):
     """Turns one request into one Reply. Thread-safe: state changes happen under one lock."""
 
     key_header: Final = "autopilotapikey"
@@ -90,52 +87,22 @@ class SandboxApp:
         sleep: Callable[[float], None],
         wall_clock: Callable[[], datetime],
     ) -> None:
+        super().__init__(settings, clock=clock)
         self._api_key = api_key
-        self._clock = clock
         self._sleep = sleep
         self._wall_clock = wall_clock
-        self.lock = threading.RLock()
         self.store = Store()
-        self.log = RequestLog()
-        self.faults = FaultSchedule(settings.faults)
-        self._settings = settings
-        self._bucket = self._new_bucket(settings)
 
     def __repr__(self) -> str:
         return f"<SandboxApp {len(self.store.by_id)} contacts>"
 
-    # -- configuration ------------------------------------------------------------------------
-    def _new_bucket(self, settings: Settings) -> TokenBucket | None:
-        return None if settings.rate_limit is None else TokenBucket(settings.rate_limit, clock=self._clock)
-
-    @property
-    def settings(self) -> Settings:
-        return self._settings
-
-    def configure(self, settings: Settings, *, restart_faults: bool = False) -> None:
-        """Swap the switches; a new rate empties nothing but starts a fresh (full) bucket."""
-        with self.lock:
-            old, self._settings = self._settings, settings
-            if settings.rate_limit != old.rate_limit:
-                self._bucket = self._new_bucket(settings)
-            if restart_faults or settings.faults != old.faults:
-                self.faults.set_plan(settings.faults)
-
-    def reset(self) -> None:
-        with self.lock:
-            self.store = Store()
-            self.log.clear()
-            self.faults.clear()
-            self._bucket = self._new_bucket(self._settings)
+    def _reset_store(self) -> None:
+        self.store = Store()
 
     def now(self) -> str:
         return _now_iso(self._wall_clock)
 
     # -- the request pipeline -----------------------------------------------------------------
-    def arrival(self) -> float:
-        """The sandbox clock's reading, taken by the server when a request line arrives."""
-        return self._clock()
-
     def handle(
         self, method: str, raw_path: str, api_key: str | None, raw_body: bytes, *, at: float | None = None
     ) -> Reply:
@@ -156,7 +123,7 @@ class SandboxApp:
         applied = False
         if api_key is None:
             reply = self._error(400, "No autopilotapikey header provided.")
-        elif not _same_key(api_key, self._api_key):
+        elif not same_key(api_key, self._api_key):
             reply = self._error(401, "Provided autopilotapikey not valid.")
         elif bucket is not None and not bucket.try_acquire():
             reply = self._rate_limited(bucket.rate)
@@ -512,7 +479,3 @@ class SandboxApp:
         with self.lock:
             self.store.hooks.clear()
             return _Result(200, {})
-
-
-def _same_key(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())

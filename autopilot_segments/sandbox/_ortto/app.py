@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import collections
-import hmac
 import json
 import math
 import secrets
-import threading
 from collections.abc import Callable
 from typing import Any, Final
 
-from .._faults import FaultSchedule, delay_seconds
-from .._ratelimit import TokenBucket
-from .._recording import RequestLog
+from .._faults import delay_seconds
 from .._reply import Reply
+from .._switched import SwitchedApp, same_key
 from .settings import OrttoSettings
 from .store import BadCursor, OrttoStore, Person
 from .validation import (
@@ -66,11 +63,7 @@ _ROUTES: dict[tuple[str, str], str] = {
 }
 
 
-def _same_key(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
-
-
-class OrttoApp:
+class OrttoApp(SwitchedApp[OrttoSettings]):
     """Turns one request into one Reply. Thread-safe: state changes happen under one lock."""
 
     key_header: Final = "X-Api-Key"
@@ -83,51 +76,22 @@ class OrttoApp:
         clock: Callable[[], float],
         sleep: Callable[[float], None],
     ) -> None:
+        super().__init__(settings, clock=clock)
         self._api_key = api_key
-        self._clock = clock
         self._sleep = sleep
-        self.lock = threading.RLock()
         self.store = OrttoStore()
-        self.log = RequestLog()
-        self.faults = FaultSchedule(settings.faults)
-        self._settings = settings
-        self._bucket = self._new_bucket(settings)
         self._bad_requests: collections.deque[float] = collections.deque()
         self._banned_until = -math.inf
 
     def __repr__(self) -> str:
         return f"<OrttoApp {len(self.store.people)} people>"
 
-    # -- configuration --------------------------------------------------------------------------------
-    def _new_bucket(self, settings: OrttoSettings) -> TokenBucket | None:
-        return None if settings.rate_limit is None else TokenBucket(settings.rate_limit, clock=self._clock)
-
-    @property
-    def settings(self) -> OrttoSettings:
-        return self._settings
-
-    def configure(self, settings: OrttoSettings, *, restart_faults: bool = False) -> None:
-        with self.lock:
-            old, self._settings = self._settings, settings
-            if settings.rate_limit != old.rate_limit:
-                self._bucket = self._new_bucket(settings)
-            if restart_faults or settings.faults != old.faults:
-                self.faults.set_plan(settings.faults)
-
-    def reset(self) -> None:
-        with self.lock:
-            self.store = OrttoStore()
-            self.log.clear()
-            self.faults.clear()
-            self._bucket = self._new_bucket(self._settings)
-            self._bad_requests.clear()
-            self._banned_until = -math.inf
+    def _reset_store(self) -> None:
+        self.store = OrttoStore()
+        self._bad_requests.clear()
+        self._banned_until = -math.inf
 
     # -- the request pipeline -------------------------------------------------------------------------
-    def arrival(self) -> float:
-        """The sandbox clock's reading, taken by the server when a request line arrives."""
-        return self._clock()
-
     def handle(
         self, method: str, raw_path: str, api_key: str | None, raw_body: bytes, *, at: float | None = None
     ) -> Reply:
@@ -148,7 +112,7 @@ class OrttoApp:
         now = self._clock()
         if settings.bad_request_ban and now < self._banned_until:
             reply = self._rate_limited(self._banned_until - now)
-        elif api_key is None or not _same_key(api_key, self._api_key):
+        elif api_key is None or not same_key(api_key, self._api_key):
             reply = self._error(401, "Invalid API key or wrong region")
         elif bucket is not None and not bucket.try_acquire():
             reply = self._rate_limited(settings.try_in_seconds)
